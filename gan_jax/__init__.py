@@ -1,0 +1,1 @@
+"""gan_jax: generative adversarial networks in JAX/Flax."""

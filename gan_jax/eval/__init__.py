@@ -1,0 +1,1 @@
+"""Evaluation: sample statistics for toy mixtures and image metrics."""
