@@ -1,0 +1,141 @@
+"""The experiment config schema (defaults for every field) and its validator.
+
+Experiment files under ``experiments/configs/`` start from :func:`base_config`
+and change what they need. :func:`validate` runs before anything is compiled
+and turns every mistake it can see into one :class:`ConfigError` line naming
+the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import ml_collections
+
+from gan_jax import losses, models
+from gan_jax.data import synthetic
+from gan_jax.state import OPTIMIZERS
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message is one line for the user."""
+
+
+def _optimizer(lr: float) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(dict(name="adam", lr=lr, b1=0.5, b2=0.999))
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every field an experiment config may set, with its default."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.loss = "nonsaturating"          # a name in gan_jax.losses.LOSSES
+    c.n_disc = 1                      # D updates per G update
+    c.batch_size = 64                 # global batch, over all devices
+    c.num_steps = 1000                # G updates
+    c.ema_decay = 0.0                 # EMA of G's weights; 0 keeps none
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "ring8"             # a synthetic name or a TFDS dataset name
+    c.data.data_dir = ml_collections.FieldReference(None, field_type=str)
+    c.data.split = "train"
+    c.data.shuffle_buffer = 60_000
+    # Parameters of the synthetic mixtures (see gan_jax.data.synthetic).
+    c.data.radius = 1.0
+    c.data.std = 0.01
+    c.data.means = (2.0,)
+    c.data.stds = (0.5,)
+    c.data.weights = ml_collections.FieldReference(None, field_type=tuple)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mlp"              # a name in gan_jax.models.MODELS
+    c.model.latent_dim = 2
+    c.model.hidden = 128
+    c.model.depth = 3
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.g = _optimizer(1e-4)
+    c.optim.d = _optimizer(1e-4)
+
+    c.log_every = 100                 # steps between metric logs
+    c.sample_every = 500              # steps between sample pictures
+    c.checkpoint_every = 500          # steps between checkpoints
+    c.max_checkpoints = 3             # newest checkpoints kept
+    c.num_samples = 64                # images in a sample grid
+    c.num_toy_samples = 2500          # toy samples per plot and mode count
+    c.progress_bar = True
+    return c
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _unknown_fields(config, schema, prefix="config") -> None:
+    for key in config.keys():
+        where = f"{prefix}.{key}"
+        _check(key in schema, f"unknown field {where}; allowed fields of {prefix}: "
+               + ", ".join(sorted(schema.keys())))
+        if isinstance(schema[key], ml_collections.ConfigDict) and prefix != "config.optim":
+            _check(isinstance(config[key], ml_collections.ConfigDict),
+                   f"{where} must be a group of fields, got {config[key]!r}")
+            _unknown_fields(config[key], schema[key], where)
+
+
+def _positive_int(config, field: str) -> None:
+    value = config
+    for part in field.split("."):
+        value = value[part]
+    _check(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+           f"config.{field}={value!r} must be a positive integer")
+
+
+def _check_optimizer(opt, where: str) -> None:
+    _check(opt.get("name") in OPTIMIZERS,
+           f"unknown optimizer {opt.get('name')!r} ({where}.name); allowed: "
+           + ", ".join(sorted(OPTIMIZERS)))
+    lr = opt.get("lr")
+    _check(isinstance(lr, int | float) and math.isfinite(lr) and lr > 0,
+           f"{where}.lr={lr!r} must be a positive number")
+
+
+def data_shape(config) -> tuple[int, ...]:
+    """The shape of one real example, from the mixture or the TFDS metadata."""
+    if synthetic.is_synthetic(config.data.name):
+        return tuple(synthetic.make_mixture(config.data).means.shape[1:])
+    from gan_jax.data import input_pipeline
+
+    return input_pipeline.dataset_info(config.data).shape
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
+             ) -> tuple[int, ...]:
+    """Checks every field; returns the data shape. Raises ConfigError."""
+    _unknown_fields(config, base_config())
+    _check(config.loss in losses.LOSSES,
+           f"unknown loss {config.loss!r} (config.loss); allowed: "
+           + ", ".join(sorted(losses.LOSSES)))
+    for field in ("n_disc", "batch_size", "num_steps", "log_every", "sample_every",
+                  "checkpoint_every", "max_checkpoints", "num_samples", "num_toy_samples",
+                  "model.latent_dim"):
+        _positive_int(config, field)
+    _check(isinstance(config.ema_decay, int | float) and 0.0 <= config.ema_decay < 1.0,
+           f"config.ema_decay={config.ema_decay!r} must be in [0, 1) (0 keeps no EMA)")
+    _check(isinstance(config.seed, int), f"config.seed={config.seed!r} must be an integer")
+    for name in ("g", "d"):
+        _check(name in config.optim, f"config.optim.{name} is missing")
+        _check_optimizer(config.optim[name], f"config.optim.{name}")
+    num_devices = jax.device_count() if num_devices is None else num_devices
+    _check(config.batch_size % num_devices == 0,
+           f"config.batch_size={config.batch_size} is not divisible by the {num_devices} "
+           f"devices; use a multiple of {num_devices}")
+    try:
+        shape = data_shape(config)
+        models.check_model(config.model, shape)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return shape

@@ -1,0 +1,1 @@
+"""Data: synthetic mixtures drawn inside the step, and image datasets through TFDS."""

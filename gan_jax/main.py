@@ -1,0 +1,66 @@
+"""Command line entry point: the only module that defines flags.
+
+    python -m gan_jax.main --config experiments/configs/ring8.py --workdir /tmp/ring8
+    gan-jax --config experiments/configs/default.py --workdir /tmp/default \
+        --config.num_steps=2000 --config.loss=minimax
+
+``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
+any field can be overridden with ``--config.<field>=<value>``. Rerunning the
+same command on the same workdir resumes from its newest checkpoint.
+
+Multi-process runs: set JAX_COORDINATOR_ADDRESS (host:port), JAX_NUM_PROCESSES
+and JAX_PROCESS_ID in each process's environment and start the same command;
+``jax.distributed`` is initialised from them before anything else touches JAX.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file (ml_collections), e.g. experiments/configs/ring8.py.",
+    lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, logs and samples.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _initialize_distributed() -> None:
+    address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+    if not address:
+        return
+    import jax
+
+    jax.distributed.initialize(
+        coordinator_address=address,
+        num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+        process_id=int(os.environ["JAX_PROCESS_ID"]),
+    )
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _initialize_distributed()
+    from gan_jax.configs import ConfigError
+    from gan_jax.train import train_and_evaluate
+
+    logging.set_verbosity(logging.WARNING)
+    try:
+        train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except ConfigError as e:
+        print(f"gan-jax: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run() -> None:
+    """Console script ``gan-jax``."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,175 @@
+"""The training loop: ``train_and_evaluate(config, workdir)``.
+
+Order of work, top to bottom: validate the config (before anything compiles),
+build the GAN, initialise or restore the state, then loop over steps, logging
+metrics, drawing samples and saving checkpoints on their schedules. Rerunning
+the same command on the same workdir resumes from the newest checkpoint.
+
+Outputs in ``workdir``: ``checkpoints/`` (orbax), ``metrics.jsonl``,
+``tensorboard/`` event files, ``samples/`` pictures (image grids, or scatter
+plots over the data density for toys) and ``config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from gan_jax import checkpointing, plotting, state as state_lib, steps
+from gan_jax.configs import ConfigError, validate
+from gan_jax.data import synthetic
+from gan_jax.eval import modes
+from gan_jax.metric_writer import MetricWriter
+
+_SAMPLE_KEY = 0x5A4D  # folded into the seed for the fixed latents of pictures
+
+
+def _truncate_metrics(workdir: str, last_step: int) -> None:
+    """Drops metric rows logged after ``last_step`` (the run died past its checkpoint)."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if jax.process_index() != 0 or not os.path.exists(path):
+        return
+    with open(path) as f:
+        rows = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
+    with open(path, "w") as f:
+        f.writelines(rows)
+
+
+class _Sampler:
+    """Draws the periodic pictures (and, for toys, mode statistics)."""
+
+    def __init__(self, config, gan: state_lib.GAN, workdir: str, mixture):
+        self.gan, self.mixture = gan, mixture
+        self.dir = os.path.join(workdir, "samples")
+        n = config.num_toy_samples if mixture is not None else config.num_samples
+        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_KEY)
+        self.z = jax.random.normal(key, (n, gan.latent_dim), jnp.float32)
+        self._generate = jax.jit(lambda p, s, z: steps.generate(gan, p, s, z))
+        self._discriminate = jax.jit(lambda p, s, x: jax.nn.sigmoid(
+            steps.discriminate(gan, p, s, x)))
+
+    def __call__(self, state: state_lib.GANState, step: int) -> dict[str, float]:
+        samples = np.asarray(self._generate(
+            state_lib.sampling_params(state), state.g_batch_stats, self.z))
+        if jax.process_index() != 0:
+            return {}
+        os.makedirs(self.dir, exist_ok=True)
+        path = os.path.join(self.dir, f"step_{step:07d}.png")
+        if self.mixture is None:
+            plotting.save_image_grid(samples, path)
+            return {}
+        d_fn = None
+        if samples.shape[-1] == 1:
+            def d_fn(x):
+                return np.asarray(self._discriminate(state.d_params, state.d_batch_stats,
+                                                     jnp.asarray(x, jnp.float32)))
+        plotting.save_toy_plot(samples, self.mixture, path, title=f"step {step}", d_fn=d_fn)
+        stats = modes.mode_stats(samples, self.mixture)
+        return {k: float(v) for k, v in stats.items()}
+
+
+def _make_data(config, mesh, start_step: int):
+    """(toy example sampler or None, iterator of real batches or None)."""
+    if synthetic.is_synthetic(config.data.name):
+        mixture = synthetic.make_mixture(config.data)
+        return mixture, (lambda key: synthetic.sample(mixture, key)), None
+    from gan_jax.data import input_pipeline
+
+    batches = input_pipeline.global_batches(config.data, mesh, config.batch_size,
+                                            config.n_disc, config.seed, start_step)
+    return None, None, batches
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
+    """Trains the GAN that ``config`` describes, writing everything into ``workdir``."""
+    data_shape = validate(config)
+    workdir = os.path.abspath(workdir)
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create workdir {workdir!r}: {e.strerror}") from None
+
+    mesh = steps.make_mesh()
+    gan = state_lib.make_gan(config, data_shape)
+    state = state_lib.init_state(gan, config.seed)
+    state = jax.device_put(state, steps.replicated(mesh))
+    logging.info("generator: %d params, discriminator: %d params, %d devices",
+                 state_lib.param_count(state.g_params), state_lib.param_count(state.d_params),
+                 mesh.devices.size)
+
+    ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                      config.max_checkpoints)
+    start_step = 0
+    latest = ckpt.latest_step()
+    if latest is not None:
+        state, meta = ckpt.restore(latest, state)
+        start_step = int(meta["step"])
+        _truncate_metrics(workdir, start_step)
+        print(f"Resuming from the checkpoint of step {start_step} in {ckpt.directory}")
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json(indent=2))
+
+    mixture, sampler, batches = _make_data(config, mesh, start_step)
+    train_step = steps.parallelize(gan, mesh, config.batch_size, sampler)
+    draw = _Sampler(config, gan, workdir, mixture)
+    writer = MetricWriter(workdir)
+    examples_per_step = config.batch_size // jax.process_count() * config.n_disc
+
+    def meta(step: int) -> dict[str, Any]:
+        return {"step": step, "examples_consumed_per_process": step * examples_per_step,
+                "config": json.loads(config.to_json())}
+
+    progress = _progress(config, start_step)
+    pending: list[dict[str, jax.Array]] = []
+    last_log_time, last_log_step = time.perf_counter(), start_step
+    step = start_step
+    for step in range(start_step + 1, config.num_steps + 1):
+        batch = next(batches) if batches is not None else None
+        state, metrics = train_step(state, batch)
+        pending.append(metrics)  # fetched in bulk at the next log: no sync per step
+        if progress is not None:
+            progress.update(1)
+        last = step == config.num_steps
+        scalars: dict[str, float] = {}
+        if step % config.log_every == 0 or last:
+            fetched = jax.device_get(pending)
+            scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+            now = time.perf_counter()
+            scalars["steps_per_sec"] = (step - last_log_step) / (now - last_log_time)
+            last_log_time, last_log_step, pending = now, step, []
+        if step % config.sample_every == 0 or last:
+            scalars.update(draw(state, step))
+        if scalars:
+            writer.write_scalars(step, scalars)
+            if progress is not None:
+                progress.set_postfix({k: f"{scalars[k]:.3g}" for k in
+                                      ("d_loss", "g_loss", "modes_captured") if k in scalars})
+        if step % config.checkpoint_every == 0 or last:
+            ckpt.save(step, state, meta(step))
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
+    if progress is not None:
+        progress.close()
+    if step > start_step:
+        print(f"Trained to step {step}; outputs in {workdir}")
+    else:
+        print(f"Nothing to do: the checkpoint in {workdir} is already at step {start_step}")
+    return state
+
+
+def _progress(config, start_step: int):
+    if not config.progress_bar or jax.process_index() != 0:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=config.num_steps, initial=start_step, unit="step", dynamic_ncols=True)
