@@ -105,7 +105,7 @@ def d_step(gan: GAN, state: GANState, real: jax.Array, key: jax.Array
         "d_loss": loss,
         "d_real": jnp.mean(real_logits),
         "d_fake": jnp.mean(fake_logits),
-        "d_grad_norm": optax.global_norm(grads),
+        "d_grad_norm": optax.tree.norm(grads),
     }
     return state, lax.pmean(metrics, AXIS)
 
@@ -138,7 +138,7 @@ def g_step(gan: GAN, state: GANState, key: jax.Array, local_batch: int,
                            ema, g_params)
     state = state.replace(g_params=g_params, g_opt_state=opt_state, g_batch_stats=g_stats,
                           ema_g_params=ema)
-    metrics = {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
+    metrics = {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
     return state, lax.pmean(metrics, AXIS)
 
 

@@ -25,10 +25,12 @@ def test_sharded_step_on_4_devices_equals_one_device(model):
                          capture_output=True, text=True, env=env, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     diffs = json.loads(out.stdout.strip().splitlines()[-1])
-    assert diffs["changed"] > 1e-3, "training did not move the parameters"
-    assert diffs["params"] < 1e-5, diffs
-    assert diffs["batch_stats"] < 1e-5, diffs
-    assert diffs["metrics"] < 1e-5, diffs
+    # allclose(rtol=1e-5, atol=1e-6): the atol covers parameters whose true gradient is 0
+    # (biases in front of BatchNorm), which only move by float rounding.
+    assert diffs["changed"] > 1e-4, "training did not move the parameters"
+    assert diffs["params"] < 1e-6, diffs
+    assert diffs["batch_stats"] < 1e-6, diffs
+    assert diffs["metrics"] < 1e-6, diffs
 
 
 def _toy(n_disc=1, loss="nonsaturating"):

@@ -1,0 +1,58 @@
+"""Model registry: ``config.model.name`` -> (generator, discriminator) builder.
+
+A builder takes ``(model_config, data_shape, axis_name)`` and returns two Linen
+modules: G maps z [B, latent_dim] to samples [B, *data_shape] in the data's
+range, D maps samples to raw scores [B]. ``axis_name`` is the mapped axis over
+which BatchNorm averages batch statistics (None outside shard_map).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+
+
+def _check_mlp(model_config, data_shape) -> None:
+    if len(data_shape) != 1:
+        raise ValueError(f"config.model.name='mlp' needs flat vectors (toy data), got data "
+                         f"shape {tuple(data_shape)}; use config.model.name='dcgan' for images")
+
+
+def _check_dcgan(model_config, data_shape) -> None:
+    ok = len(data_shape) == 3 and data_shape[0] == data_shape[1] and data_shape[0] % 4 == 0
+    if not ok:
+        raise ValueError("config.model.name='dcgan' needs square images with side divisible "
+                         f"by 4, got data shape {tuple(data_shape)}")
+
+
+def _mlp(model_config, data_shape, axis_name):
+    hidden, depth = model_config.get("hidden", 128), model_config.get("depth", 3)
+    return (MLPGenerator(out_dim=data_shape[0], hidden=hidden, depth=depth),
+            MLPDiscriminator(hidden=hidden, depth=depth))
+
+
+def _dcgan(model_config, data_shape, axis_name):
+    return (DCGANGenerator(output_shape=tuple(data_shape), axis_name=axis_name),
+            DCGANDiscriminator(axis_name=axis_name))
+
+
+MODELS: dict[str, tuple[Callable, Callable]] = {
+    "mlp": (_check_mlp, _mlp),
+    "dcgan": (_check_dcgan, _dcgan),
+}
+
+
+def check_model(model_config, data_shape) -> None:
+    """Raises ValueError (one line) for an unknown name or an impossible data shape."""
+    if model_config.name not in MODELS:
+        raise ValueError(f"unknown model {model_config.name!r} (config.model.name); allowed: "
+                         + ", ".join(sorted(MODELS)))
+    MODELS[model_config.name][0](model_config, tuple(data_shape))
+
+
+def build_models(model_config, data_shape, axis_name: str | None = None):
+    """(generator, discriminator) for ``model_config.name`` and one example's shape."""
+    check_model(model_config, data_shape)
+    return MODELS[model_config.name][1](model_config, tuple(data_shape), axis_name)

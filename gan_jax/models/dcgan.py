@@ -1,0 +1,60 @@
+"""The DCGAN-style convolutional GAN of InfoGAN, as used by Lucic et al. (2018).
+
+"Are GANs Created Equal? A Large-Scale Study" (Lucic et al., NeurIPS 2018) uses
+the InfoGAN architecture (Chen et al., 2016) for its 28x28 datasets:
+
+  G: z -> fc 1024 -> BN -> ReLU -> fc (H/4)(W/4)128 -> BN -> ReLU
+       -> deconv 64 (4x4, stride 2) -> BN -> ReLU -> deconv C (4x4, stride 2) -> tanh
+  D: x -> conv 64 (4x4, stride 2) -> lReLU(0.2) -> conv 128 (4x4, stride 2) -> BN -> lReLU
+       -> fc 1024 -> BN -> lReLU -> fc 1
+
+Weights start from N(0, 0.02), biases from 0. The same modules serve 28x28x1 and
+32x32x3 images (any square side divisible by 4). G's tanh output matches data
+scaled to [-1, 1]; D returns a raw score per sample [B].
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+_init = nn.initializers.normal(0.02)
+
+
+def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+    # axis_name averages batch statistics over the "data" axis inside shard_map.
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        axis_name=axis_name)
+
+
+class DCGANGenerator(nn.Module):
+    output_shape: tuple[int, int, int]      # (H, W, C)
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        h_, w_, c_ = self.output_shape
+        h = nn.Dense(1024, kernel_init=_init)(z)
+        h = nn.relu(_batch_norm(train, self.axis_name)(h))
+        h = nn.Dense((h_ // 4) * (w_ // 4) * 128, kernel_init=_init)(h)
+        h = nn.relu(_batch_norm(train, self.axis_name)(h))
+        h = h.reshape(h.shape[0], h_ // 4, w_ // 4, 128)
+        h = nn.ConvTranspose(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(h)
+        h = nn.relu(_batch_norm(train, self.axis_name)(h))
+        h = nn.ConvTranspose(c_, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(h)
+        return nn.tanh(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        h = nn.Conv(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(x)
+        h = nn.leaky_relu(h, 0.2)
+        h = nn.Conv(128, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(h)
+        h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
+        h = h.reshape(h.shape[0], -1)
+        h = nn.Dense(1024, kernel_init=_init)(h)
+        h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
+        return nn.Dense(1, kernel_init=_init)(h)[..., 0]

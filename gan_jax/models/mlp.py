@@ -1,0 +1,38 @@
+"""MLP generator and discriminator for 1-D and 2-D toy data.
+
+Shapes: the generator maps z [B, latent_dim] to x [B, out_dim] with a linear
+output (toy data are unbounded); the discriminator maps x [B, d] to one raw,
+unbounded score per sample [B].
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+
+class MLPGenerator(nn.Module):
+    out_dim: int
+    hidden: int = 128
+    depth: int = 3          # hidden layers
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+        del train  # no batch norm; accepted so every model is called alike
+        h = z
+        for _ in range(self.depth):
+            h = nn.relu(nn.Dense(self.hidden)(h))
+        return nn.Dense(self.out_dim)(h)
+
+
+class MLPDiscriminator(nn.Module):
+    hidden: int = 128
+    depth: int = 3
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+        del train
+        h = x
+        for _ in range(self.depth):
+            h = nn.leaky_relu(nn.Dense(self.hidden)(h), 0.2)
+        return nn.Dense(1)(h)[..., 0]
