@@ -17,8 +17,8 @@ def get_config():
     c.data.means = (2.0,)
     c.data.stds = (0.5,)
     c.model.name = "mlp"
-    c.model.latent_dim = 1
-    c.model.hidden = 32
+    c.model.latent_dim = 4
+    c.model.hidden = 128
     c.model.depth = 2
     c.loss = "nonsaturating"
     c.batch_size = 256

@@ -1,0 +1,99 @@
+"""Config validation: every mistake is one line naming the field, before any compile."""
+
+import glob
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax.configs import ConfigError, base_config, validate
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.py")))
+
+
+def load_config(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_every_experiment_config_validates(path):
+    config = load_config(path)
+    doc = open(path).read()
+    assert "python -m gan_jax.main --config experiments/configs/" in doc, "docstring command"
+    with tfds.testing.mock_data(num_examples=8):
+        shape = validate(config, num_devices=1)
+    assert len(shape) in (1, 3)
+
+
+def _set(config, field, value):
+    *parents, last = field.split(".")
+    for p in parents:
+        config = config[p]
+    with config.ignore_type():
+        config[last] = value
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("loss", "hinge2", "unknown loss 'hinge2' (config.loss); allowed: minimax, nonsaturating"),
+    ("model.name", "resnet9", "unknown model 'resnet9' (config.model.name); allowed: dcgan, mlp"),
+    ("data.name", "no_such_data", "unknown dataset 'no_such_data' (config.data.name)"),
+    ("batch_size", 0, "config.batch_size=0 must be a positive integer"),
+    ("batch_size", 2.5, "config.batch_size=2.5 must be a positive integer"),
+    ("num_steps", -3, "config.num_steps=-3 must be a positive integer"),
+    ("n_disc", 0, "config.n_disc=0 must be a positive integer"),
+    ("model.latent_dim", 0, "config.model.latent_dim=0 must be a positive integer"),
+    ("ema_decay", 1.0, "config.ema_decay=1.0 must be in [0, 1)"),
+    ("optim.d.lr", -1e-3, "config.optim.d.lr=-0.001 must be a positive number"),
+    ("optim.g.name", "adamw2", "unknown optimizer 'adamw2' (config.optim.g.name); allowed:"),
+    ("data.std", 0.0, "config.data.std=0.0 must be positive"),
+    ("model.name", "dcgan", "config.model.name='dcgan' needs square images"),
+])
+def test_bad_field_is_one_clear_line(field, value, message):
+    config = base_config()
+    _set(config, field, value)
+    with pytest.raises(ConfigError) as info:
+        validate(config, num_devices=1)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_field_is_named():
+    config = base_config()
+    config.model.hiden = 64
+    with pytest.raises(ConfigError, match=r"unknown field config.model.hiden; allowed fields"):
+        validate(config, num_devices=1)
+
+
+def test_batch_must_divide_over_devices():
+    config = base_config()
+    config.batch_size = 30
+    with pytest.raises(ConfigError, match="not divisible by the 4 devices; use a multiple of 4"):
+        validate(config, num_devices=4)
+
+
+def test_mlp_on_images_is_refused():
+    config = base_config()
+    config.data.name = "mnist"
+    with tfds.testing.mock_data(num_examples=8):
+        with pytest.raises(ConfigError, match="'mlp' needs flat vectors"):
+            validate(config, num_devices=1)
+
+
+def test_command_line_prints_one_line_and_exits_2(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "gan_jax.main", "--config",
+         os.path.join(ROOT, "experiments", "configs", "ring8.py"),
+         "--workdir", str(tmp_path / "w"), "--config.loss=hinge2"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("gan-jax: error: unknown loss 'hinge2' (config.loss)")
+    assert "Traceback" not in out.stderr
+    assert not os.path.exists(tmp_path / "w")
