@@ -10,13 +10,17 @@ the InfoGAN architecture (Chen et al., 2016) for its 28x28 datasets:
 
 Weights start from N(0, 0.02), biases from 0. The same modules serve 28x28x1 and
 32x32x3 images (any square side divisible by 4). G's tanh output matches data
-scaled to [-1, 1]; D returns a raw score per sample [B].
+scaled to [-1, 1]; D returns a raw score per sample [B]. The transposed
+convolutions are :class:`~gan_jax.models.layers.SubPixelConvTranspose`, the same
+function as ``nn.ConvTranspose`` computed faster.
 """
 
 from __future__ import annotations
 
 import flax.linen as nn
 import jax
+
+from gan_jax.models.layers import SubPixelConvTranspose
 
 _init = nn.initializers.normal(0.02)
 
@@ -39,9 +43,9 @@ class DCGANGenerator(nn.Module):
         h = nn.Dense((h_ // 4) * (w_ // 4) * 128, kernel_init=_init)(h)
         h = nn.relu(_batch_norm(train, self.axis_name)(h))
         h = h.reshape(h.shape[0], h_ // 4, w_ // 4, 128)
-        h = nn.ConvTranspose(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(h)
+        h = SubPixelConvTranspose(64, 4, 2, kernel_init=_init)(h)
         h = nn.relu(_batch_norm(train, self.axis_name)(h))
-        h = nn.ConvTranspose(c_, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(h)
+        h = SubPixelConvTranspose(c_, 4, 2, kernel_init=_init)(h)
         return nn.tanh(h)
 
 

@@ -1,0 +1,95 @@
+"""Layers shared by the models.
+
+:class:`SubPixelConvTranspose` computes exactly what ``flax.linen.ConvTranspose``
+computes (same parameters, same outputs, same gradients) but as one stride-1
+convolution producing ``stride**2`` times the channels followed by a
+depth-to-space shuffle (the sub-pixel layout of Shi et al., CVPR 2016). On
+XLA:CPU the backward pass of a strided transposed convolution is several times
+slower than that of a stride-1 convolution; the rewrite avoids it. The kernel
+is stored in ConvTranspose's layout ``[k, k, C_in, C_out]`` and rearranged on
+every call, so checkpoints and parameter counts do not change.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+
+def _same_padding(k: int, s: int) -> int:
+    """Leading padding of the dilated input in lax.conv_transpose(..., "SAME")."""
+    return k - 1 if s > k - 1 else int(np.ceil((k + s - 2) / 2))
+
+
+@functools.cache
+def phase_taps(k: int, s: int) -> tuple[np.ndarray, int, int]:
+    """How output phase a of a stride-s transposed convolution reads the kernel.
+
+    Output ``y[s*i + a] = sum_t x[i + (a + t - p) / s] * w[t]`` over taps t with
+    ``(a + t - p) % s == 0`` (p = leading padding). Returns ``taps[u, a]``, the
+    kernel tap of offset ``u + lo`` in phase a (-1 where none), and the offsets'
+    range (lo, hi).
+    """
+    p = _same_padding(k, s)
+    offsets = {(a, t): (a + t - p) // s for a in range(s) for t in range(k)
+               if (a + t - p) % s == 0}
+    lo, hi = min(offsets.values()), max(offsets.values())
+    taps = -np.ones((hi - lo + 1, s), np.int32)
+    for (a, t), d in offsets.items():
+        taps[d - lo, a] = t
+    return taps, lo, hi
+
+
+def subpixel_kernel(kernel: jax.Array, stride: int) -> tuple[jax.Array, int, int]:
+    """Rearranges a [k, k, C_in, C_out] transposed-conv kernel for the sub-pixel form.
+
+    Returns the stride-1 kernel [U, U, C_in, s*s*C_out] (output channels ordered
+    (phase_row, phase_col, c)) and the convolution's padding (lo, hi).
+    """
+    k = kernel.shape[0]
+    taps, lo, hi = phase_taps(k, stride)
+    u = taps.shape[0]
+    # index [U, s] -> kernel rows; -1 gathers a zero row appended at the end.
+    padded = jnp.concatenate([kernel, jnp.zeros((1, *kernel.shape[1:]), kernel.dtype)], 0)
+    padded = jnp.concatenate([padded, jnp.zeros((k + 1, 1, *kernel.shape[2:]), kernel.dtype)], 1)
+    rows = np.where(taps < 0, k, taps)                                   # [U, s]
+    gathered = padded[rows[:, None, :, None], rows[None, :, None, :]]    # [U, U, s, s, Ci, Co]
+    c_in, c_out = kernel.shape[2:]
+    gathered = jnp.transpose(gathered, (0, 1, 4, 2, 3, 5))              # [U, U, Ci, s, s, Co]
+    return gathered.reshape(u, u, c_in, stride * stride * c_out), lo, hi
+
+
+def depth_to_space(x: jax.Array, s: int) -> jax.Array:
+    """[B, H, W, s*s*C] with channels (row phase, col phase, c) -> [B, s*H, s*W, C]."""
+    b, h, w, c = x.shape
+    x = x.reshape(b, h, w, s, s, c // (s * s))
+    return jnp.transpose(x, (0, 1, 3, 2, 4, 5)).reshape(b, h * s, w * s, c // (s * s))
+
+
+class SubPixelConvTranspose(nn.Module):
+    """``nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
+
+    Inputs [B, H, W, C_in] -> outputs [B, s*H, s*W, features].
+    """
+
+    features: int
+    kernel_size: int = 4
+    stride: int = 2
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, s = self.kernel_size, self.stride
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        w, lo, hi = subpixel_kernel(kernel, s)
+        # Offsets lo..hi around each input pixel: pad -lo before and hi after.
+        y = lax.conv_general_dilated(x, w, (1, 1), [(-lo, hi), (-lo, hi)],
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return depth_to_space(y, s) + bias

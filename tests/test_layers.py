@@ -1,0 +1,60 @@
+"""SubPixelConvTranspose is nn.ConvTranspose: same outputs and gradients."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax.models.layers import SubPixelConvTranspose, depth_to_space, phase_taps
+
+
+def _allclose(a, b, rtol=1e-5):
+    """|a - b| <= rtol * max|b| elementwise (relative to the array's scale)."""
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_array_less(np.abs(a - b), rtol * np.max(np.abs(b)) + 1e-12)
+
+
+@pytest.mark.parametrize("k,s,c_in,c_out,side", [
+    (4, 2, 128, 64, 7),   # DCGAN's 7 -> 14 layer
+    (4, 2, 64, 1, 14),    # and its 14 -> 28 layer
+    (4, 2, 64, 3, 16),    # the 32x32x3 model's last layer
+    (3, 2, 5, 6, 5), (5, 2, 3, 4, 6), (4, 3, 3, 2, 5), (2, 2, 3, 3, 4),
+])
+def test_same_outputs_and_gradients_as_conv_transpose(k, s, c_in, c_out, side):
+    plain = nn.ConvTranspose(c_out, (k, k), strides=(s, s), padding="SAME")
+    fast = SubPixelConvTranspose(c_out, k, s)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, side, side, c_in))
+    params = plain.init(jax.random.PRNGKey(1), x)
+    # Non-zero bias too, so the bias path is compared.
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
+                          params)
+    assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) \
+        == jax.tree.map(jnp.shape, params)
+    y_plain, y_fast = plain.apply(params, x), fast.apply(params, x)
+    assert y_fast.shape == y_plain.shape == (3, s * side, s * side, c_out)
+    _allclose(y_fast, y_plain)
+
+    def grads(module):
+        return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(
+            params, x)
+
+    for g_fast, g_plain in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)),
+                              strict=True):
+        _allclose(g_fast, g_plain)
+
+
+def test_phase_taps_of_the_dcgan_layer():
+    # Stride 2, kernel 4, SAME: even outputs read taps 0, 2 at offsets -1, 0; odd ones
+    # read taps 1, 3 at offsets 0, +1.
+    taps, lo, hi = phase_taps(4, 2)
+    np.testing.assert_array_equal(taps, [[0, -1], [2, 1], [-1, 3]])
+    assert (lo, hi) == (-1, 1)
+
+
+def test_depth_to_space_interleaves_phases():
+    x = jnp.arange(2 * 2 * 4, dtype=jnp.float32).reshape(1, 2, 2, 4)
+    y = depth_to_space(x, 2)
+    assert y.shape == (1, 4, 4, 1)
+    # Pixel (0, 0) of the input spreads its 4 channels over the 2x2 block at (0, 0).
+    np.testing.assert_array_equal(np.asarray(y[0, :2, :2, 0]), [[0, 1], [2, 3]])
