@@ -1,0 +1,110 @@
+"""Models: shapes, output ranges, exact parameter counts, purity, registry errors."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from gan_jax import models
+from gan_jax.state import param_count
+
+
+def build(name, shape, **kw):
+    cfg = ml_collections.ConfigDict(dict(name=name, latent_dim=kw.pop("latent_dim", 64), **kw))
+    g, d = models.build_models(cfg, shape)
+    z = jnp.zeros((2, cfg.latent_dim))
+    g_vars = g.init(jax.random.PRNGKey(0), z, train=False)
+    d_vars = d.init(jax.random.PRNGKey(1), jnp.zeros((2, *shape)), train=False)
+    return cfg, g, d, g_vars, d_vars
+
+
+def dense(i, o):
+    return i * o + o
+
+
+def conv(k, i, o):
+    return k * k * i * o + o
+
+
+def bn(c):
+    return 2 * c
+
+
+def dcgan_counts(side, channels, latent=64):
+    q = side // 4
+    g = (dense(latent, 1024) + bn(1024) + dense(1024, q * q * 128) + bn(q * q * 128)
+         + conv(4, 128, 64) + bn(64) + conv(4, 64, channels))
+    d = (conv(4, channels, 64) + conv(4, 64, 128) + bn(128) + dense(q * q * 128, 1024)
+         + bn(1024) + dense(1024, 1))
+    return g, d
+
+
+@pytest.mark.parametrize("side,channels", [(28, 1), (32, 3)])
+def test_dcgan_shapes_range_and_parameter_counts(side, channels):
+    cfg, g, d, g_vars, d_vars = build("dcgan", (side, side, channels))
+    expected_g, expected_d = dcgan_counts(side, channels)
+    assert param_count(g_vars["params"]) == expected_g
+    assert param_count(d_vars["params"]) == expected_d
+    if side == 28:  # the InfoGAN-style model of Lucic et al.: about 13.2M parameters in all
+        assert expected_g + expected_d == 13_201_410
+    z = 3.0 * jax.random.normal(jax.random.PRNGKey(2), (5, 64))
+    x = g.apply(g_vars, z, train=False)
+    assert x.shape == (5, side, side, channels) and x.dtype == jnp.float32
+    assert float(x.min()) >= -1.0 and float(x.max()) <= 1.0
+    scores = d.apply(d_vars, x, train=False)
+    assert scores.shape == (5,)
+    assert set(g_vars["batch_stats"]) and set(d_vars["batch_stats"])
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_mlp_shapes_and_parameter_counts(dim):
+    cfg, g, d, g_vars, d_vars = build("mlp", (dim,), latent_dim=3, hidden=16, depth=2)
+    assert param_count(g_vars["params"]) == dense(3, 16) + dense(16, 16) + dense(16, dim)
+    assert param_count(d_vars["params"]) == dense(dim, 16) + dense(16, 16) + dense(16, 1)
+    z = 100.0 * jnp.ones((4, 3))
+    x = g.apply(g_vars, z)
+    assert x.shape == (4, dim)
+    assert d.apply(d_vars, x).shape == (4,)
+    assert "batch_stats" not in g_vars
+
+
+def test_models_are_pure_functions_of_their_variables():
+    cfg, g, d, g_vars, d_vars = build("dcgan", (28, 28, 1))
+    z = jax.random.normal(jax.random.PRNGKey(3), (4, 64))
+    before = jax.tree.map(np.asarray, g_vars)
+    out1, updates = g.apply(g_vars, z, train=True, mutable=["batch_stats"])
+    out2, _ = g.apply(g_vars, z, train=True, mutable=["batch_stats"])
+    np.testing.assert_array_equal(out1, out2)
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, before, g_vars)))
+    moved = jax.tree.map(lambda a, b: not np.array_equal(a, b),
+                         updates["batch_stats"], g_vars["batch_stats"])
+    assert any(jax.tree.leaves(moved))
+    # D's score of a batch in train mode depends on the batch (batch statistics) ...
+    x = g.apply(g_vars, z, train=False)
+    full, _ = d.apply(d_vars, x, train=True, mutable=["batch_stats"])
+    half, _ = d.apply(d_vars, x[:2], train=True, mutable=["batch_stats"])
+    assert not np.allclose(full[:2], half)
+    # ... and in eval mode it does not.
+    np.testing.assert_allclose(d.apply(d_vars, x, train=False)[:2],
+                               d.apply(d_vars, x[:2], train=False), rtol=1e-5, atol=1e-6)
+
+
+def test_init_weights_follow_n0_002():
+    cfg, g, d, g_vars, d_vars = build("dcgan", (28, 28, 1))
+    kernel = np.asarray(d_vars["params"]["Dense_0"]["kernel"])
+    assert abs(kernel.std() - 0.02) < 0.001 and abs(kernel.mean()) < 0.001
+
+
+@pytest.mark.parametrize("name,shape,message", [
+    ("resnet", (28, 28, 1), "unknown model 'resnet' (config.model.name); allowed: dcgan, mlp"),
+    ("dcgan", (30, 30, 1), "needs square images with side divisible by 4, got data shape "
+                           "(30, 30, 1)"),
+    ("dcgan", (2,), "needs square images"),
+    ("mlp", (28, 28, 1), "'mlp' needs flat vectors"),
+])
+def test_registry_errors_name_the_field(name, shape, message):
+    cfg = ml_collections.ConfigDict(dict(name=name, latent_dim=8))
+    with pytest.raises(ValueError) as info:
+        models.check_model(cfg, shape)
+    assert message in str(info.value) and "\n" not in str(info.value)
