@@ -4,6 +4,8 @@
     gan-jax --config experiments/configs/default.py --workdir /tmp/default \
         --config.num_steps=2000 --config.loss=minimax
 
+    gan-jax data prepare mnist            # see gan_jax/data/prepare.py
+
 ``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
 any field can be overridden with ``--config.<field>=<value>``. Rerunning the
 same command on the same workdir resumes from its newest checkpoint.
@@ -58,7 +60,11 @@ def main(argv) -> None:
 
 
 def run() -> None:
-    """Console script ``gan-jax``."""
+    """Console script ``gan-jax``; ``gan-jax data prepare NAME`` prepares a dataset."""
+    if sys.argv[1:3] == ["data", "prepare"]:
+        from gan_jax.data import prepare
+
+        sys.exit(prepare.main(sys.argv[3:]))
     app.run(main)
 
 

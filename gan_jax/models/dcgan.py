@@ -32,6 +32,12 @@ def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
 
 
 class DCGANGenerator(nn.Module):
+    """z [B, latent] float32 -> images [B, H, W, C] in [-1, 1].
+
+    Initialise with ``train=False``: with ``train=True`` BatchNorm reduces over
+    ``axis_name``, which is only bound inside shard_map.
+    """
+
     output_shape: tuple[int, int, int]      # (H, W, C)
     axis_name: str | None = None
 
@@ -50,6 +56,8 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
+    """Images [B, H, W, C] float32 -> raw scores [B]. Initialise with ``train=False``."""
+
     axis_name: str | None = None
 
     @nn.compact

@@ -12,6 +12,8 @@ import jax
 
 
 class MLPGenerator(nn.Module):
+    """z [B, latent] float32 -> x [B, out_dim]; ``depth`` ReLU hidden layers, linear output."""
+
     out_dim: int
     hidden: int = 128
     depth: int = 3          # hidden layers
@@ -26,6 +28,8 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
+    """x [B, d] float32 -> raw score [B]; ``depth`` leaky-ReLU(0.2) hidden layers."""
+
     hidden: int = 128
     depth: int = 3
 
