@@ -13,7 +13,7 @@ import math
 import jax
 import ml_collections
 
-from gan_jax import losses, models
+from gan_jax import losses, models, penalties
 from gan_jax.data import synthetic
 from gan_jax.state import OPTIMIZERS
 
@@ -35,6 +35,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.batch_size = 64                 # global batch, over all devices
     c.num_steps = 1000                # G updates
     c.ema_decay = 0.0                 # EMA of G's weights; 0 keeps none
+    # Regularisers and training devices (gan_jax/penalties.py); the defaults turn them off.
+    c.penalty = "none"                # a name in gan_jax.penalties.PENALTIES
+    c.penalty_weight = 10.0           # lambda of gp/dragan, gamma of r1/r2 (gamma/2 convention)
+    c.clip_weights = 0.0              # clip D's parameters to [-c, c] after each update; 0 = off
+    c.instance_noise = 0.0            # std of Gaussian noise on D's inputs at step 0; 0 = off
+    c.instance_noise_steps = 0        # steps over which it falls linearly to 0; 0 = constant
+    c.unroll_steps = 0                # D updates G looks through (unrolled GAN); 0 = off
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "ring8"             # a synthetic name or a TFDS dataset name
@@ -53,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.latent_dim = 2
     c.model.hidden = 128
     c.model.depth = 3
+    c.model.spectral_norm = False     # spectral normalisation of D's layers (mlp, dcgan)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.g = _optimizer(1e-4)
@@ -117,6 +125,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
     _check(config.loss in losses.LOSSES,
            f"unknown loss {config.loss!r} (config.loss); allowed: "
            + ", ".join(sorted(losses.LOSSES)))
+    _check(config.penalty in penalties.PENALTIES,
+           f"unknown penalty {config.penalty!r} (config.penalty); allowed: "
+           + ", ".join(sorted(penalties.PENALTIES)))
+    for field in ("penalty_weight", "clip_weights", "instance_noise"):
+        value = config[field]
+        _check(isinstance(value, int | float) and not isinstance(value, bool)
+               and math.isfinite(value) and value >= 0,
+               f"config.{field}={value!r} must be a number >= 0 (0 turns it off)")
+    for field in ("instance_noise_steps", "unroll_steps"):
+        value = config[field]
+        _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+               f"config.{field}={value!r} must be an integer >= 0 (0 turns it off)")
+    _check(isinstance(config.model.get("spectral_norm", False), bool),
+           f"config.model.spectral_norm={config.model.get('spectral_norm')!r} must be True "
+           "or False")
     for field in ("n_disc", "batch_size", "num_steps", "log_every", "sample_every",
                   "checkpoint_every", "max_checkpoints", "num_samples", "num_toy_samples",
                   "model.latent_dim"):

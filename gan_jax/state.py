@@ -10,6 +10,7 @@ config.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flax
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from gan_jax import losses, models
+from gan_jax import losses, models, penalties
 
 PyTree = Any
 
@@ -66,10 +67,18 @@ class GAN:
     data_shape: tuple[int, ...] = flax.struct.field(pytree_node=False)
     n_disc: int = flax.struct.field(pytree_node=False)
     ema_decay: float = flax.struct.field(pytree_node=False)
+    # Regularisers and training devices (gan_jax/penalties.py); the defaults turn them off.
+    penalty: Callable = flax.struct.field(pytree_node=False, default=penalties.no_penalty)
+    penalty_weight: float = flax.struct.field(pytree_node=False, default=0.0)
+    clip_weights: float = flax.struct.field(pytree_node=False, default=0.0)
+    instance_noise: float = flax.struct.field(pytree_node=False, default=0.0)
+    instance_noise_steps: int = flax.struct.field(pytree_node=False, default=0)
+    unroll_steps: int = flax.struct.field(pytree_node=False, default=0)
 
 
 OPTIMIZERS = {
-    "adam": lambda c: optax.adam(c.lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999)),
+    "adam": lambda c: optax.adam(c.lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999),
+                                 eps_root=c.get("eps_root", 0.0)),
     "sgd": lambda c: optax.sgd(c.lr, momentum=c.get("momentum") or None),
     "rmsprop": lambda c: optax.rmsprop(c.lr, decay=c.get("decay", 0.9)),
 }
@@ -88,13 +97,32 @@ def make_gan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
         generator=generator,
         discriminator=discriminator,
         g_tx=make_optimizer(config.optim.g),
-        d_tx=make_optimizer(config.optim.d),
+        d_tx=make_optimizer(_unrollable(config.optim.d, config.get("unroll_steps", 0))),
         objective=losses.get_objective(config.loss),
         latent_dim=config.model.latent_dim,
         data_shape=tuple(data_shape),
         n_disc=config.n_disc,
         ema_decay=config.ema_decay,
+        penalty=penalties.get_penalty(config.get("penalty", "none")),
+        penalty_weight=float(config.get("penalty_weight", 0.0)),
+        clip_weights=float(config.get("clip_weights", 0.0)),
+        instance_noise=float(config.get("instance_noise", 0.0)),
+        instance_noise_steps=int(config.get("instance_noise_steps", 0)),
+        unroll_steps=int(config.get("unroll_steps", 0)),
     )
+
+
+def _unrollable(opt_config: ml_collections.ConfigDict, unroll_steps: int):
+    """D's optimizer config, made safe to differentiate through when G unrolls D.
+
+    Adam divides by sqrt(nu); where a gradient is exactly 0 (biases in front of batch norm)
+    nu stays 0 and the derivative of the square root there is infinite, so the unrolled G
+    gradient would be NaN. A tiny eps_root inside the square root (optax's own device for
+    meta-learning) keeps it finite and leaves the update unchanged to float precision.
+    """
+    if unroll_steps <= 0 or opt_config.name != "adam" or "eps_root" in opt_config:
+        return opt_config
+    return ml_collections.ConfigDict({**opt_config.to_dict(), "eps_root": 1e-16})
 
 
 def init_state(gan: GAN, seed: int) -> GANState:

@@ -35,12 +35,14 @@ def _mlp(model_config, data_shape, axis_name):
     del axis_name  # no batch norm in the MLPs
     hidden, depth = model_config.get("hidden", 128), model_config.get("depth", 3)
     return (MLPGenerator(out_dim=data_shape[0], hidden=hidden, depth=depth),
-            MLPDiscriminator(hidden=hidden, depth=depth))
+            MLPDiscriminator(hidden=hidden, depth=depth,
+                             spectral_norm=model_config.get("spectral_norm", False)))
 
 
 def _dcgan(model_config, data_shape, axis_name):
     return (DCGANGenerator(output_shape=tuple(data_shape), axis_name=axis_name),
-            DCGANDiscriminator(axis_name=axis_name))
+            DCGANDiscriminator(axis_name=axis_name,
+                               spectral_norm=model_config.get("spectral_norm", False)))
 
 
 # name -> builder (model_config, data_shape, axis_name) -> (generator, discriminator).

@@ -20,7 +20,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from gan_jax.models.layers import SubPixelConvTranspose
+from gan_jax.models.layers import SubPixelConvTranspose, sn_layer
 
 _init = nn.initializers.normal(0.02)
 
@@ -56,17 +56,26 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Images [B, H, W, C] float32 -> raw scores [B]. Initialise with ``train=False``."""
+    """Images [B, H, W, C] float32 -> raw scores [B]. Initialise with ``train=False``.
+
+    ``spectral_norm``: every conv and dense kernel spectrally normalised (see
+    :func:`~gan_jax.models.layers.sn_layer`); the batch norms stay, as in Miyato et al.'s
+    DCGAN-style comparisons where they are kept or removed independently.
+    """
 
     axis_name: str | None = None
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        h = nn.Conv(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(x)
+        sn = self.spectral_norm
+        h = sn_layer(nn.Conv(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init),
+                     x, train, sn)
         h = nn.leaky_relu(h, 0.2)
-        h = nn.Conv(128, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init)(h)
+        h = sn_layer(nn.Conv(128, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init),
+                     h, train, sn)
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
         h = h.reshape(h.shape[0], -1)
-        h = nn.Dense(1024, kernel_init=_init)(h)
+        h = sn_layer(nn.Dense(1024, kernel_init=_init), h, train, sn)
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
-        return nn.Dense(1, kernel_init=_init)(h)[..., 0]
+        return sn_layer(nn.Dense(1, kernel_init=_init), h, train, sn)[..., 0]

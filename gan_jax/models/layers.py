@@ -71,6 +71,21 @@ def depth_to_space(x: jax.Array, s: int) -> jax.Array:
     return jnp.transpose(x, (0, 1, 3, 2, 4, 5)).reshape(b, h * s, w * s, c // (s * s))
 
 
+def sn_layer(layer: nn.Module, x: jax.Array, train: bool, spectral_norm: bool) -> jax.Array:
+    """``layer(x)``, through ``nn.SpectralNorm`` when ``spectral_norm`` is set.
+
+    Spectral normalisation (Miyato et al., "Spectral Normalization for Generative Adversarial
+    Networks", ICLR 2018) divides the kernel, reshaped to [fan_in, fan_out], by its largest
+    singular value sigma, estimated by one power iteration per call. The iteration's vector
+    ``u`` and the latest ``sigma`` are variables of the ``batch_stats`` collection, carried
+    through the train step like BatchNorm's statistics; in train mode they are updated, in
+    evaluation mode the stored ones are used.
+    """
+    if not spectral_norm:
+        return layer(x)
+    return nn.SpectralNorm(layer, n_steps=1)(x, update_stats=train)
+
+
 class SubPixelConvTranspose(nn.Module):
     """``nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
+from gan_jax.models.layers import sn_layer
+
 
 class MLPGenerator(nn.Module):
     """z [B, latent] float32 -> x [B, out_dim]; ``depth`` ReLU hidden layers, linear output."""
@@ -28,15 +30,20 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x [B, d] float32 -> raw score [B]; ``depth`` leaky-ReLU(0.2) hidden layers."""
+    """x [B, d] float32 -> raw score [B]; ``depth`` leaky-ReLU(0.2) hidden layers.
+
+    ``spectral_norm``: every Dense kernel divided by its largest singular value, estimated by
+    one power iteration per call in train mode (Miyato et al., ICLR 2018); the iteration's
+    vectors live in the ``batch_stats`` collection.
+    """
 
     hidden: int = 128
     depth: int = 3
+    spectral_norm: bool = False
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        del train
         h = x
         for _ in range(self.depth):
-            h = nn.leaky_relu(nn.Dense(self.hidden)(h), 0.2)
-        return nn.Dense(1)(h)[..., 0]
+            h = nn.leaky_relu(sn_layer(nn.Dense(self.hidden), h, train, self.spectral_norm), 0.2)
+        return sn_layer(nn.Dense(1), h, train, self.spectral_norm)[..., 0]
