@@ -1,0 +1,308 @@
+"""gan_jax's train step against a PyTorch eager reference of the same models, side by side.
+
+    pip install -e .[bench]
+    python benchmarks/speed.py            # a few minutes on 2 cores
+    python benchmarks/speed.py --long     # longer measurements, less noise
+
+For each case (DCGAN 28x28x1 at batch 64 and 256, DCGAN 32x32x3 at batch 64,
+the MLP toy at batch 512) the script builds gan_jax's jitted, sharded step and
+the step of ``benchmarks/torch_reference.py`` with the same parameter counts,
+then times them alternately (``--repeats`` rounds of JAX then PyTorch) and
+reports the medians and the median of the per-round ratios, so that a change
+of machine load hits both sides alike. It also reports the JAX step's compile
+time, its FLOPs per step (XLA's cost analysis of the compiled step), the
+fraction of this machine's matmul rate the step reaches (a 2048x2048 float32
+``jnp.dot`` timed in the same run), the compiled step's memory, and the input
+pipeline's throughput against what the step consumes. Writes the results to
+``BENCHMARKS.md`` (``--out``); that file is generated, never edited by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import torch  # noqa: E402
+import torch_reference  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from gan_jax import state as state_lib, steps  # noqa: E402
+from gan_jax.configs import base_config  # noqa: E402
+from gan_jax.data import input_pipeline, synthetic  # noqa: E402
+
+CASES = [
+    # name, model, data shape, batch
+    ("DCGAN 28x28x1", "dcgan", (28, 28, 1), 64),
+    ("DCGAN 28x28x1", "dcgan", (28, 28, 1), 256),
+    ("DCGAN 32x32x3", "dcgan", (32, 32, 3), 64),
+    ("MLP toy (ring8)", "mlp", (2,), 512),
+]
+
+
+def _config(model: str, batch: int) -> ml_collections.ConfigDict:
+    c = base_config()
+    c.batch_size = batch
+    if model == "dcgan":
+        c.model.name, c.model.latent_dim = "dcgan", 64
+        c.optim.g.lr = c.optim.d.lr = 2e-4
+    else:  # ring8's sizes
+        c.model.name, c.model.latent_dim, c.model.hidden, c.model.depth = "mlp", 2, 128, 3
+        c.optim.g.lr = c.optim.d.lr = 1e-3
+    return c
+
+
+class JaxCase:
+    """gan_jax's compiled step on a fixed real batch (toys draw theirs inside the step)."""
+
+    def __init__(self, model: str, shape: tuple[int, ...], batch: int):
+        config = _config(model, batch)
+        gan = state_lib.make_gan(config, shape)
+        mesh = steps.make_mesh()
+        self.state = jax.device_put(state_lib.init_state(gan, 0), steps.replicated(mesh))
+        self.params = (state_lib.param_count(self.state.g_params),
+                       state_lib.param_count(self.state.d_params))
+        sampler = None
+        self.batch = None
+        if model == "mlp":
+            mixture = synthetic.ring(8)
+            sampler = lambda key: synthetic.sample(mixture, key)
+        else:
+            real = jax.random.uniform(jax.random.PRNGKey(1), (1, batch, *shape), minval=-1)
+            self.batch = jax.device_put(real, steps.batch_sharding(mesh))
+        start = time.perf_counter()
+        self.step = steps.parallelize(gan, mesh, batch, sampler).lower(
+            self.state, self.batch).compile()
+        self.compile_s = time.perf_counter() - start
+        cost = self.step.cost_analysis()
+        cost = cost[0] if isinstance(cost, list | tuple) else cost
+        self.flops = float(cost.get("flops", float("nan")))
+        mem = self.step.memory_analysis()
+        self.memory_bytes = (mem.argument_size_in_bytes + mem.output_size_in_bytes
+                             + mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+        self.run(1)
+
+    def run(self, n: int) -> float:
+        """Runs n steps; returns seconds. Only the last step's metrics are waited for."""
+        start = time.perf_counter()
+        for _ in range(n):
+            self.state, metrics = self.step(self.state, self.batch)
+        jax.block_until_ready(metrics)
+        return time.perf_counter() - start
+
+
+class TorchCase:
+    """The PyTorch reference step on a fixed real batch (toys sample the ring each step)."""
+
+    def __init__(self, model: str, shape: tuple[int, ...], batch: int):
+        torch.manual_seed(0)
+        self.batch_size = batch
+        if model == "mlp":
+            self.gan = torch_reference.mlp(data_dim=shape[0])
+            angles = torch.arange(8) * (2 * np.pi / 8)
+            self.means = torch.stack([torch.cos(angles), torch.sin(angles)], 1)
+            self.real = None
+        else:
+            h, w, c = shape
+            self.gan = torch_reference.dcgan(h, c)
+            self.real = torch.rand(1, batch, c, h, w) * 2 - 1
+        self.params = (torch_reference.param_count(self.gan.g),
+                       torch_reference.param_count(self.gan.d))
+        self.run(1)
+        # Model FLOPs of one step of the plain formulation (transposed convolutions as such).
+        with FlopCounterMode(display=False) as counter:
+            self.run(1)
+        self.flops = float(counter.get_total_flops())
+
+    def _real(self) -> torch.Tensor:
+        if self.real is not None:
+            return self.real
+        modes = torch.randint(0, 8, (self.batch_size,))
+        return (self.means[modes] + 0.01 * torch.randn(self.batch_size, 2))[None]
+
+    def run(self, n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            self.gan.train_step(self._real())
+        return time.perf_counter() - start
+
+
+def matmul_rate(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
+    """Measured float32 n x n matmul rate, FLOP/s: (jnp.dot, torch.matmul)."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    jax.block_until_ready(dot(a, a))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(dot(a, a))
+        times.append(time.perf_counter() - start)
+    at = torch.randn(n, n)
+    torch.matmul(at, at)
+    t_times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(at, at)
+        t_times.append(time.perf_counter() - start)
+    flops = 2.0 * n ** 3
+    return flops / min(times), flops / min(t_times)
+
+
+def pipeline_rate(batch: int, n: int) -> float:
+    """Real batches per second that the TFDS pipeline delivers as device arrays (mnist5k)."""
+    from input_pipeline import _rate  # benchmarks/input_pipeline.py
+
+    data = ml_collections.ConfigDict(dict(
+        name="mnist5k", data_dir=os.path.join(tempfile.gettempdir(), "tfds"), split="train",
+        shuffle_buffer=60_000))
+    batches = input_pipeline.global_batches(data, steps.make_mesh(), batch, 1, seed=0)
+    return _rate(batches, n)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    device = jax.devices()[0]
+    return (f"{cpu}, {os.cpu_count()} cores; JAX backend {device.platform} "
+            f"({device.device_kind}, {jax.device_count()} device(s)); jax {jax.__version__}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"Python {platform.python_version()}")
+
+
+def _rate_n(case, seconds: float) -> int:
+    """Steps that take about ``seconds``, from one timed step."""
+    return max(2, int(seconds / max(case.run(1), 1e-4)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="target duration of one timed run of one framework")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds per case")
+    parser.add_argument("--long", action="store_true", help="--seconds 10 --repeats 7")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..",
+                                                      "BENCHMARKS.md"))
+    args = parser.parse_args()
+    if args.long:
+        args.seconds, args.repeats = 10.0, 7
+    print(_machine())
+    jax_mm, torch_mm = matmul_rate()
+    print(f"matmul 2048^2 fp32: jnp.dot {jax_mm / 1e9:.1f} GFLOP/s, torch {torch_mm / 1e9:.1f}")
+
+    rows, step_rates = [], {}
+    for name, model, shape, batch in CASES:
+        jc, tc = JaxCase(model, shape, batch), TorchCase(model, shape, batch)
+        assert jc.params == tc.params, (name, jc.params, tc.params)
+        print(f"{name} B={batch}: params G {jc.params[0]:,} D {jc.params[1]:,} (JAX) / "
+              f"G {tc.params[0]:,} D {tc.params[1]:,} (PyTorch); compile {jc.compile_s:.1f} s")
+        n_jax, n_torch = _rate_n(jc, args.seconds), _rate_n(tc, args.seconds)
+        jax_rates, torch_rates = [], []
+        for _ in range(args.repeats):
+            jax_rates.append(n_jax / jc.run(n_jax))
+            torch_rates.append(n_torch / tc.run(n_torch))
+        ratio = statistics.median(j / t for j, t in zip(jax_rates, torch_rates, strict=True))
+        jr, tr = statistics.median(jax_rates), statistics.median(torch_rates)
+        mfu = tc.flops * jr / jax_mm
+        step_rates[(name, batch)] = jr
+        print(f"  JAX {jr:.2f} steps/s, PyTorch {tr:.2f} steps/s, ratio {ratio:.2f} "
+              f"(rounds: {', '.join(f'{j / t:.2f}' for j, t in zip(jax_rates, torch_rates))}); "
+              f"{tc.flops / 1e9:.2f} model GFLOP/step ({jc.flops / 1e9:.2f} as compiled by XLA), "
+              f"{100 * mfu:.0f}% of the matmul rate")
+        rows.append((name, batch, f"{jc.params[0] + jc.params[1]:,}", jr, tr, ratio,
+                     jc.compile_s, tc.flops / 1e9, mfu, jc.memory_bytes / 2 ** 20))
+        del jc, tc
+
+    pipe_batch = 64
+    pipe = pipeline_rate(pipe_batch, max(20, int(50 * args.seconds / 2)))
+    consumed = step_rates[("DCGAN 28x28x1", pipe_batch)]
+    print(f"input pipeline (mnist5k, batch {pipe_batch}): {pipe:.1f} batches/s, step consumes "
+          f"{consumed:.2f}/s: {pipe / consumed:.1f}x")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss)
+
+
+def _targets(rows, jax_mm, pipe_ratio):
+    """(target, measured, met) for each target of the performance issue."""
+    by_case = {(r[0], r[1]): r for r in rows}
+    d64, d256 = by_case[("DCGAN 28x28x1", 64)], by_case[("DCGAN 28x28x1", 256)]
+    mlp = by_case[("MLP toy (ring8)", 512)]
+    worst_compile = max(r[6] for r in rows)
+    return [
+        ("DCGAN28 B=64 >= 1.2x PyTorch", f"{d64[5]:.2f}x", d64[5] >= 1.2),
+        ("DCGAN28 B=256 >= 1.0x PyTorch", f"{d256[5]:.2f}x", d256[5] >= 1.0),
+        ("MLP B=512 >= 1.5x PyTorch", f"{mlp[5]:.2f}x", mlp[5] >= 1.5),
+        ("MLP >= 90% of the matmul rate",
+         f"{100 * mlp[8]:.0f}% ({mlp[7] * mlp[3]:.1f} of {jax_mm / 1e9:.1f} GFLOP/s)",
+         mlp[8] >= 0.9),
+        ("compile <= 5 s", f"{worst_compile:.1f} s (slowest case)", worst_compile <= 5),
+        ("input pipeline >= 10x step consumption", f"{pipe_ratio:.1f}x", pipe_ratio >= 10),
+    ]
+
+
+def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss) -> None:
+    cmd = "python benchmarks/speed.py" + (" --long" if args.long else
+                                          f" --seconds {args.seconds:g} --repeats {args.repeats}")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{cmd}` on {datetime.date.today().isoformat()}; rerun it to regenerate "
+        "this file.",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+        "Each case alternates JAX and PyTorch runs in the same process "
+        f"({args.repeats} rounds of about {args.seconds:g} s each); steps/s are medians and "
+        "the ratio is the median of the per-round ratios (JAX / PyTorch). One step is one D "
+        "update and one G update (Adam for both, batch norm, non-saturating loss). Compile "
+        "time is `lower(...).compile()` of the jitted train step; GFLOP/step counts the model's "
+        "FLOPs (PyTorch's FlopCounterMode over one reference step: matmuls and convolutions, "
+        "transposed convolutions as such); \"of matmul rate\" is GFLOP/step x steps/s over the measured "
+        f"2048x2048 float32 `jnp.dot` rate ({jax_mm / 1e9:.1f} GFLOP/s; PyTorch's matmul: "
+        f"{torch_mm / 1e9:.1f} GFLOP/s); memory is the compiled step's arguments, outputs and "
+        "temporaries.",
+        "",
+        "| model | batch | params (G+D) | JAX steps/s | PyTorch steps/s | JAX / PyTorch | "
+        "compile (s) | GFLOP/step | of matmul rate | step memory (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, batch, params, jr, tr, ratio, comp, gflop, mfu, mem in rows:
+        lines.append(f"| {name} | {batch} | {params} | {jr:.2f} | {tr:.2f} | **{ratio:.2f}x** | "
+                     f"{comp:.1f} | {gflop:.2f} | {100 * mfu:.0f}% | {mem:.0f} |")
+    lines += [
+        "",
+        f"Input pipeline (TFDS mnist5k to sharded device arrays, batch {pipe_batch}): "
+        f"{pipe:.1f} batches/s against the {consumed:.2f} steps/s the DCGAN 28x28x1 step "
+        f"consumes: **{pipe / consumed:.1f}x**.",
+        "",
+        f"Peak resident memory of the benchmark process (both frameworks): {peak_rss:.0f} MiB.",
+        "",
+    ]
+    lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    for target, measured, met in _targets(rows, jax_mm, pipe / consumed):
+        lines.append(f"| {target} | {measured} | {'yes' if met else 'no'} |")
+    lines.append("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote {os.path.abspath(args.out)}")
+
+
+if __name__ == "__main__":
+    main()

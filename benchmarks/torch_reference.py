@@ -1,0 +1,167 @@
+"""PyTorch reference of gan_jax's models and train step, for side-by-side timing.
+
+The modules mirror ``gan_jax/models/dcgan.py`` (the InfoGAN-style DCGAN, for
+28x28x1 and 32x32x3 images) and ``gan_jax/models/mlp.py`` layer for layer, with
+the same parameter counts (:func:`param_count`; ``benchmarks/speed.py`` prints
+both frameworks' counts). :class:`TorchGAN` runs the step gan_jax runs:
+``n_disc`` discriminator updates (G in train mode, fixed; D on the real and the
+generated batch in two calls), then one generator update through the fixed D,
+Adam for both, the non-saturating loss written with softplus. Tensors are NCHW,
+PyTorch's native layout; the benchmark times eager mode, the way PyTorch GAN
+code is usually written.
+
+Requires the ``bench`` extra (``pip install -e .[bench]``); the test suite does
+not import this module.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _init_normal(module: nn.Module) -> None:
+    """N(0, 0.02) weights and zero biases, as gan_jax's DCGAN."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _bn1d(n: int) -> nn.BatchNorm1d:
+    # Flax momentum 0.9 (weight of the old value) is PyTorch momentum 0.1.
+    return nn.BatchNorm1d(n, eps=1e-5, momentum=0.1)
+
+
+def _bn2d(n: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(n, eps=1e-5, momentum=0.1)
+
+
+class DCGANGenerator(nn.Module):
+    """z [B, latent] -> images [B, C, H, W] in [-1, 1]."""
+
+    def __init__(self, latent_dim: int, side: int, channels: int):
+        super().__init__()
+        self.side4 = side // 4
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim, 1024), _bn1d(1024), nn.ReLU(),
+            nn.Linear(1024, self.side4 * self.side4 * 128), _bn1d(self.side4 * self.side4 * 128),
+            nn.ReLU())
+        # kernel 4, stride 2, padding 1 doubles the side, as Flax's "SAME".
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), _bn2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, channels, 4, 2, 1), nn.Tanh())
+        _init_normal(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(z.shape[0], 128, self.side4, self.side4)
+        return self.deconv(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images [B, C, H, W] -> raw scores [B]."""
+
+    def __init__(self, side: int, channels: int):
+        super().__init__()
+        side4 = side // 4
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1), _bn2d(128), nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(side4 * side4 * 128, 1024), _bn1d(1024), nn.LeakyReLU(0.2),
+            nn.Linear(1024, 1))
+        _init_normal(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, 0]
+
+
+class MLPGenerator(nn.Module):
+    """z [B, latent] -> x [B, out_dim]; ``depth`` ReLU hidden layers, linear output."""
+
+    def __init__(self, latent_dim: int, out_dim: int, hidden: int = 128, depth: int = 3):
+        super().__init__()
+        layers, width = [], latent_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, out_dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """x [B, d] -> raw scores [B]; ``depth`` leaky-ReLU(0.2) hidden layers."""
+
+    def __init__(self, in_dim: int, hidden: int = 128, depth: int = 3):
+        super().__init__()
+        layers, width = [], in_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)[:, 0]
+
+
+def param_count(module: nn.Module) -> int:
+    """Trainable parameters (BatchNorm's scale and bias count; running statistics do not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+class TorchGAN:
+    """G, D, their Adam optimizers and the train step of ``gan_jax.steps.train_step``."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
+                 lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_disc: int = 1):
+        self.g, self.d = generator.train(), discriminator.train()
+        self.latent_dim, self.n_disc = latent_dim, n_disc
+        self.g_opt = torch.optim.Adam(self.g.parameters(), lr=lr, betas=betas)
+        self.d_opt = torch.optim.Adam(self.d.parameters(), lr=lr, betas=betas)
+
+    def d_step(self, real: torch.Tensor) -> torch.Tensor:
+        z = torch.randn(real.shape[0], self.latent_dim)
+        with torch.no_grad():
+            fake = self.g(z)
+        real_logits, fake_logits = self.d(real), self.d(fake)
+        loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        self.d_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.d_opt.step()
+        return loss.detach()
+
+    def g_step(self, batch_size: int) -> torch.Tensor:
+        z = torch.randn(batch_size, self.latent_dim)
+        # D is fixed: no gradients are accumulated for its parameters.
+        for p in self.d.parameters():
+            p.requires_grad_(False)
+        loss = F.softplus(-self.d(self.g(z))).mean()
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.g_opt.step()
+        for p in self.d.parameters():
+            p.requires_grad_(True)
+        return loss.detach()
+
+    def train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``real``: [n_disc, B, ...], one slice per D step. Returns (d_loss, g_loss)."""
+        d_loss = None
+        for k in range(self.n_disc):
+            d_loss = self.d_step(real[k])
+        return d_loss, self.g_step(real.shape[1])
+
+
+def dcgan(side: int, channels: int, latent_dim: int = 64) -> TorchGAN:
+    """The DCGAN of gan_jax at ``side`` x ``side`` x ``channels``."""
+    return TorchGAN(DCGANGenerator(latent_dim, side, channels),
+                    DCGANDiscriminator(side, channels), latent_dim)
+
+
+def mlp(data_dim: int = 2, latent_dim: int = 2, hidden: int = 128, depth: int = 3,
+        lr: float = 1e-3) -> TorchGAN:
+    """The MLP toy GAN of gan_jax (ring8's sizes by default)."""
+    return TorchGAN(MLPGenerator(latent_dim, data_dim, hidden, depth),
+                    MLPDiscriminator(data_dim, hidden, depth), latent_dim, lr=lr)
