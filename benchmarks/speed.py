@@ -222,8 +222,9 @@ def main() -> None:
         jr, tr = statistics.median(jax_rates), statistics.median(torch_rates)
         mfu = tc.flops * jr / jax_mm
         step_rates[(name, batch)] = jr
+        rounds = ", ".join(f"{j / t:.2f}" for j, t in zip(jax_rates, torch_rates, strict=True))
         print(f"  JAX {jr:.2f} steps/s, PyTorch {tr:.2f} steps/s, ratio {ratio:.2f} "
-              f"(rounds: {', '.join(f'{j / t:.2f}' for j, t in zip(jax_rates, torch_rates))}); "
+              f"(rounds: {rounds}); "
               f"{tc.flops / 1e9:.2f} model GFLOP/step ({jc.flops / 1e9:.2f} as compiled by XLA), "
               f"{100 * mfu:.0f}% of the matmul rate")
         rows.append((name, batch, f"{jc.params[0] + jc.params[1]:,}", jr, tr, ratio,
@@ -274,10 +275,10 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss) -
         "update and one G update (Adam for both, batch norm, non-saturating loss). Compile "
         "time is `lower(...).compile()` of the jitted train step; GFLOP/step counts the model's "
         "FLOPs (PyTorch's FlopCounterMode over one reference step: matmuls and convolutions, "
-        "transposed convolutions as such); \"of matmul rate\" is GFLOP/step x steps/s over the measured "
-        f"2048x2048 float32 `jnp.dot` rate ({jax_mm / 1e9:.1f} GFLOP/s; PyTorch's matmul: "
-        f"{torch_mm / 1e9:.1f} GFLOP/s); memory is the compiled step's arguments, outputs and "
-        "temporaries.",
+        "transposed convolutions as such); \"of matmul rate\" is GFLOP/step x steps/s over "
+        f"the measured 2048x2048 float32 `jnp.dot` rate ({jax_mm / 1e9:.1f} GFLOP/s; "
+        f"PyTorch's matmul: {torch_mm / 1e9:.1f} GFLOP/s); memory is the compiled step's "
+        "arguments, outputs and temporaries.",
         "",
         "| model | batch | params (G+D) | JAX steps/s | PyTorch steps/s | JAX / PyTorch | "
         "compile (s) | GFLOP/step | of matmul rate | step memory (MiB) |",
