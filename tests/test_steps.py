@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import state as state_lib, steps
+from gan_jax import losses, state as state_lib, steps
 from gan_jax.configs import base_config
 from gan_jax.data import synthetic
 
@@ -101,3 +103,59 @@ def test_indivisible_batch_is_refused_up_front():
     c.batch_size = 30
     with pytest.raises(ConfigError, match="config.batch_size=30 is not divisible by the 4"):
         validate(c, num_devices=4)
+
+
+def _unroll_setup(lr=0.1):
+    c = base_config()
+    c.batch_size = 8
+    c.model.hidden, c.model.depth = 8, 1
+    c.optim.d = ml_collections.ConfigDict(dict(name="sgd", lr=lr))
+    gan = state_lib.make_gan(c, (2,))
+    state = state_lib.init_state(gan, 0)
+    rng = np.random.default_rng(3)
+    z, zu = (jnp.asarray(rng.normal(size=(8, 2)), jnp.float32) for _ in range(2))
+    real = jnp.asarray(rng.normal(size=(8, 2)), jnp.float32)
+    mesh = steps.make_mesh(jax.devices()[:1])
+
+    def unrolled_grad(unroll_z):
+        def grad_fn(g_params):
+            return jax.grad(lambda g: steps.g_loss_fn(
+                gan, state, g, z, real, unroll_z, jax.random.PRNGKey(0))[0])(g_params)
+        return jax.jit(jax.shard_map(grad_fn, mesh=mesh, in_specs=steps.P(),
+                                     out_specs=steps.P(), check_vma=False))(state.g_params)
+
+    g = lambda params, x: gan.generator.apply({"params": params}, x)
+    d = lambda params, x: gan.discriminator.apply({"params": params}, x)
+    return gan, state, z, zu, real, unrolled_grad, g, d
+
+
+def _assert_trees_close(a, b, rtol=1e-5, atol=1e-7):
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
+
+
+def test_unrolled_g_gradient_with_k0_is_the_plain_g_gradient():
+    gan, state, z, zu, real, unrolled_grad, g, d = _unroll_setup()
+    plain = jax.grad(lambda gp: losses.nonsaturating_g_loss(None, d(state.d_params, g(gp, z))))(
+        state.g_params)
+    _assert_trees_close(unrolled_grad(None), plain)
+    _assert_trees_close(unrolled_grad(jnp.zeros((0, 8, 2))), plain)
+
+
+def test_unrolled_g_gradient_with_k1_equals_a_hand_written_unroll():
+    lr = 0.1
+    gan, state, z, zu, real, unrolled_grad, g, d = _unroll_setup(lr)
+
+    def hand_unrolled_loss(g_params):
+        # One SGD step of D on (real, G(zu)), differentiable in G, then G's loss against it.
+        fake_u = g(g_params, zu)
+        d_grads = jax.grad(lambda dp: losses.classifier_d_loss(d(dp, real), d(dp, fake_u)))(
+            state.d_params)
+        d1 = jax.tree.map(lambda p, gr: p - lr * gr, state.d_params, d_grads)
+        return losses.nonsaturating_g_loss(None, d(d1, g(g_params, z)))
+
+    hand = jax.grad(hand_unrolled_loss)(state.g_params)
+    _assert_trees_close(unrolled_grad(zu[None]), hand, rtol=1e-4, atol=1e-6)
+    plain = unrolled_grad(None)
+    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+               zip(jax.tree.leaves(hand), jax.tree.leaves(plain), strict=True))
+    assert diff > 1e-4, "the unrolled step made no difference; the test would prove nothing"

@@ -1,0 +1,345 @@
+"""Ablation sweeps: one base config x variants x seeds, run and collected into tables and a plot.
+
+A sweep file (``experiments/sweeps/*.py``) defines ``get_sweep()`` returning a dict:
+
+* ``config``: path of the base experiment config (a file with ``get_config()``);
+* ``overrides``: ``{dotted.field: value}`` applied to every run (optional);
+* ``variants``: a list of ``(name, {dotted.field: value})`` pairs, or ``grid``: a dict
+  ``{dotted.field: [values]}`` whose cartesian product gives variants named
+  ``field=value,field=value``;
+* ``seeds``: a list of ints (``config.seed`` of each run);
+* ``metrics``: the metric names shown in the tables and the plot (optional; default every
+  metric of the final row).
+
+Command::
+
+    python -m gan_jax.sweep --sweep experiments/sweeps/losses_ring8.py --workdir W [--parallel 2]
+
+Each run trains in its own workdir ``W/runs/<variant>/seed_<seed>/`` (a normal gan_jax workdir,
+so one run can also be inspected or resumed alone), with its output in ``log.txt``. When a run
+finishes, the last row of its ``metrics.jsonl`` (the metrics of the final step: losses and,
+for toy mixtures, ``modes_captured``, ``high_quality``, ``reverse_kl``) is written to
+``result.json`` beside it. A rerun skips every run that has a ``result.json`` and resumes any
+other from its checkpoint, so an interrupted sweep picks up where it stopped. Then:
+
+* ``W/results.csv``: one row per run (variant, seed, run_seconds, metrics);
+* ``W/summary.csv`` and ``W/summary.md``: one row per variant, mean and standard deviation
+  (sample std, ddof = 1; 0 for one seed) of each metric over the seeds;
+* ``W/summary.png``: one horizontal bar chart per metric, variants side by side, bars at the
+  mean with the std as error bars and each seed as a dot.
+
+``--parallel N`` runs N runs at a time, each in its own process (spawned, so every worker
+starts JAX afresh); the default runs them one after the other in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import csv
+import importlib.util
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+RESULT_FILE = "result.json"
+
+
+def load_python_file(path: str, function: str):
+    """Calls ``function()`` defined in the Python file ``path`` and returns its value."""
+    name = "_gan_jax_sweep_" + re.sub(r"\W", "_", os.path.abspath(path))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot load {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, function):
+        raise ValueError(f"{path!r} defines no {function}()")
+    return getattr(module, function)()
+
+
+def variants_of(sweep: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The sweep's (name, overrides) pairs, from ``variants`` or the product of ``grid``."""
+    if ("variants" in sweep) == ("grid" in sweep):
+        raise ValueError("a sweep needs exactly one of 'variants' and 'grid'")
+    if "variants" in sweep:
+        variants = [(str(name), dict(overrides)) for name, overrides in sweep["variants"]]
+    else:
+        fields = list(sweep["grid"])
+        variants = [(",".join(f"{f}={v}" for f, v in zip(fields, values, strict=True)),
+                     dict(zip(fields, values, strict=True)))
+                    for values in itertools.product(*(sweep["grid"][f] for f in fields))]
+    names = [name for name, _ in variants]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate variant names: {', '.join(duplicates)}")
+    return variants
+
+
+def apply_overrides(config, overrides: Mapping[str, Any]) -> None:
+    """Sets ``config.a.b = value`` for each ``{"a.b": value}``; the field must exist."""
+    for field, value in overrides.items():
+        *parents, leaf = field.split(".")
+        node = config
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise ValueError(f"override of unknown field config.{field}")
+        node[leaf] = value
+
+
+def run_dir(workdir: str, variant: str, seed: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", variant)
+    return os.path.join(workdir, "runs", safe, f"seed_{seed}")
+
+
+def final_metrics(run_workdir: str) -> dict[str, float]:
+    """The last row of a run's metrics.jsonl (the final step's metrics)."""
+    with open(os.path.join(run_workdir, "metrics.jsonl")) as f:
+        rows = [line for line in f if line.strip()]
+    return json.loads(rows[-1])
+
+
+def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> dict[str, Any]:
+    """Trains one run into ``run_workdir`` and writes its result.json; returns that record.
+
+    Standard output and error of the run (progress messages, warnings) go to log.txt.
+    """
+    from gan_jax import train
+
+    config = load_python_file(config_path, "get_config")
+    apply_overrides(config, overrides)
+    os.makedirs(run_workdir, exist_ok=True)
+    start = time.perf_counter()
+    with open(os.path.join(run_workdir, "log.txt"), "a") as log, \
+            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        train.train_and_evaluate(config, run_workdir)
+    record = {"overrides": overrides, "run_seconds": time.perf_counter() - start,
+              "metrics": final_metrics(run_workdir)}
+    tmp = os.path.join(run_workdir, RESULT_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f, indent=1)
+    os.replace(tmp, os.path.join(run_workdir, RESULT_FILE))
+    return record
+
+
+def _run_safely(config_path, overrides, run_workdir) -> tuple[dict[str, Any] | None, str]:
+    try:
+        return run_one(config_path, overrides, run_workdir), ""
+    except Exception as e:  # one failed run must not stop the sweep
+        return None, f"{type(e).__name__}: {e}".splitlines()[0]
+
+
+def plan(sweep: Mapping[str, Any], workdir: str) -> list[dict[str, Any]]:
+    """Every run of the sweep: variant, seed, overrides (common ones first) and workdir."""
+    runs = []
+    for name, variant_overrides in variants_of(sweep):
+        for seed in sweep["seeds"]:
+            overrides = {**sweep.get("overrides", {}), **variant_overrides, "seed": int(seed)}
+            runs.append({"variant": name, "seed": int(seed), "overrides": overrides,
+                         "workdir": run_dir(workdir, name, int(seed))})
+    return runs
+
+
+def _read_result(run_workdir: str) -> dict[str, Any] | None:
+    path = os.path.join(run_workdir, RESULT_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _describe(record: Mapping[str, Any], metrics: Sequence[str]) -> str:
+    values = record["metrics"]
+    shown = ", ".join(f"{m} {values[m]:.3g}" for m in metrics if m in values)
+    return f"{shown} ({record['run_seconds']:.1f} s)"
+
+
+def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
+              log=print) -> list[dict[str, Any]]:
+    """Runs every unfinished run of ``sweep`` and writes the tables and the plot.
+
+    Returns the raw rows (one dict per finished run: variant, seed, run_seconds, metrics).
+    Runs that fail are reported and left out; the others still go into the tables.
+    """
+    config_path = os.path.abspath(sweep["config"])
+    runs = plan(sweep, workdir)
+    metrics = list(sweep.get("metrics", ()))
+    todo = [r for r in runs if _read_result(r["workdir"]) is None]
+    log(f"sweep: {len(runs)} runs ({len(runs) - len(todo)} finished before), "
+        f"{len(todo)} to run, {max(parallel, 1)} at a time, in {workdir}")
+    failures = []
+
+    def report(i: int, run: Mapping[str, Any], record, error: str) -> None:
+        where = f"[{i}/{len(todo)}] {run['variant']} seed {run['seed']}"
+        if record is None:
+            failures.append(where)
+            log(f"{where}: FAILED: {error} (see {os.path.join(run['workdir'], 'log.txt')})")
+        else:
+            log(f"{where}: {_describe(record, metrics)}")
+
+    start = time.perf_counter()
+    if parallel <= 1:
+        for i, run in enumerate(todo, 1):
+            report(i, run, *_run_safely(config_path, run["overrides"], run["workdir"]))
+    elif todo:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(parallel, mp_context=context) as pool:
+            futures = {pool.submit(_run_safely, config_path, run["overrides"], run["workdir"]):
+                       run for run in todo}
+            for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                report(i, futures[future], *future.result())
+    log(f"sweep: ran {len(todo)} runs in {time.perf_counter() - start:.1f} s")
+
+    rows = []
+    for run in runs:
+        record = _read_result(run["workdir"])
+        if record is not None:
+            rows.append({"variant": run["variant"], "seed": run["seed"],
+                         "run_seconds": record["run_seconds"], **record["metrics"]})
+    write_tables(rows, workdir, metrics or None, [name for name, _ in variants_of(sweep)])
+    if failures:
+        log(f"sweep: {len(failures)} runs failed: " + "; ".join(failures))
+    return rows
+
+
+def _metric_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("variant", "seed", "step") and key not in names \
+                    and isinstance(value, int | float):
+                names.append(key)
+    return names
+
+
+def aggregate(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str],
+              order: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One row per variant: ``n`` and ``<metric>_mean``, ``<metric>_std`` (ddof 1; 0 if n=1)."""
+    variants = list(order or [])
+    for row in rows:
+        if row["variant"] not in variants:
+            variants.append(row["variant"])
+    out = []
+    for variant in variants:
+        group = [r for r in rows if r["variant"] == variant]
+        if not group:
+            continue
+        summary: dict[str, Any] = {"variant": variant, "n": len(group)}
+        for m in metrics:
+            values = np.asarray([r.get(m, math.nan) for r in group], np.float64)
+            summary[f"{m}_mean"] = float(np.mean(values))
+            summary[f"{m}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        out.append(summary)
+    return out
+
+
+def _format(value: float) -> str:
+    return f"{value:.3g}" if math.isfinite(value) else str(value)
+
+
+def markdown_table(summary: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> str:
+    """The aggregated rows as a Markdown table, cells ``mean ± std``."""
+    lines = ["| variant | seeds | " + " | ".join(metrics) + " |",
+             "|---|---:|" + "---:|" * len(metrics)]
+    for row in summary:
+        cells = [f"{_format(row[f'{m}_mean'])} ± {_format(row[f'{m}_std'])}" for m in metrics]
+        lines.append(f"| {row['variant']} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_csv(path: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_tables(rows: Sequence[Mapping[str, Any]], workdir: str,
+                 metrics: Sequence[str] | None = None,
+                 order: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Writes results.csv, summary.csv, summary.md and summary.png; returns the summary rows."""
+    os.makedirs(workdir, exist_ok=True)
+    metrics = list(metrics or _metric_names(rows))
+    all_metrics = metrics + [m for m in _metric_names(rows) if m not in metrics]
+    _write_csv(os.path.join(workdir, "results.csv"), rows,
+               ["variant", "seed", "step", *all_metrics])
+    summary = aggregate(rows, metrics, order)
+    _write_csv(os.path.join(workdir, "summary.csv"), summary,
+               ["variant", "n", *itertools.chain.from_iterable(
+                   (f"{m}_mean", f"{m}_std") for m in metrics)])
+    with open(os.path.join(workdir, "summary.md"), "w") as f:
+        f.write(markdown_table(summary, metrics))
+    if summary:
+        plot_summary(rows, summary, metrics, os.path.join(workdir, "summary.png"))
+    return summary
+
+
+def plot_summary(rows, summary, metrics: Sequence[str], path: str) -> None:
+    """One horizontal bar chart per metric: mean +- std per variant, each seed a dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = [s["variant"] for s in summary]
+    y = np.arange(len(variants))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics) + 1.5,
+                                                       0.3 * len(variants) + 1.2),
+                             sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], metrics, strict=True):
+        means = np.asarray([s[f"{m}_mean"] for s in summary])
+        stds = np.asarray([s[f"{m}_std"] for s in summary])
+        ax.barh(y, np.nan_to_num(means), xerr=stds, color="#9ecae1", ecolor="#333333",
+                capsize=2)
+        for i, variant in enumerate(variants):
+            seeds = [r.get(m, math.nan) for r in rows if r["variant"] == variant]
+            ax.plot(seeds, np.full(len(seeds), float(i)), "k.", markersize=3)
+        ax.set_title(m)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y, variants)
+    axes[0][0].invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gan_jax.sweep",
+        description="Run an ablation sweep (base config x variants x seeds) and tabulate it.")
+    parser.add_argument("--sweep", required=True,
+                        help="sweep file defining get_sweep(), e.g. "
+                             "experiments/sweeps/losses_ring8.py")
+    parser.add_argument("--workdir", required=True, help="directory of the runs and tables")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (processes)")
+    args = parser.parse_args(argv)
+    from gan_jax.configs import ConfigError
+
+    try:
+        sweep = load_python_file(args.sweep, "get_sweep")
+        variants_of(sweep)
+    except (OSError, ValueError, ConfigError) as e:
+        print(f"gan-jax sweep: error: {e}", file=sys.stderr)
+        return 2
+    workdir = os.path.abspath(args.workdir)
+    rows = run_sweep(sweep, workdir, args.parallel)
+    print(f"tables: {os.path.join(workdir, 'summary.md')}, summary.csv, results.csv; "
+          f"plot: {os.path.join(workdir, 'summary.png')}")
+    with open(os.path.join(workdir, "summary.md")) as f:
+        print(f.read(), end="")
+    return 0 if len(rows) == len(plan(sweep, workdir)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
