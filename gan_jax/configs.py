@@ -17,6 +17,8 @@ from gan_jax import losses, models, penalties
 from gan_jax.data import synthetic
 from gan_jax.state import OPTIMIZERS
 
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
 
 class ConfigError(ValueError):
     """A config that cannot run; the message is one line for the user."""
@@ -35,6 +37,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.batch_size = 64                 # global batch, over all devices
     c.num_steps = 1000                # G updates
     c.ema_decay = 0.0                 # EMA of G's weights; 0 keeps none
+    # Layers' compute dtype: "bfloat16" for accelerators; parameters, batch norm and
+    # losses stay float32.
+    c.compute_dtype = "float32"
     # Regularisers and training devices (gan_jax/penalties.py); the defaults turn them off.
     c.penalty = "none"                # a name in gan_jax.penalties.PENALTIES
     c.penalty_weight = 10.0           # lambda of gp/dragan, gamma of r1/r2 (gamma/2 convention)
@@ -147,6 +152,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
     _check(isinstance(config.ema_decay, int | float) and 0.0 <= config.ema_decay < 1.0,
            f"config.ema_decay={config.ema_decay!r} must be in [0, 1) (0 keeps no EMA)")
     _check(isinstance(config.seed, int), f"config.seed={config.seed!r} must be an integer")
+    _check(config.compute_dtype in COMPUTE_DTYPES,
+           f"config.compute_dtype={config.compute_dtype!r} is not allowed; allowed: "
+           + ", ".join(COMPUTE_DTYPES))
     for name in ("g", "d"):
         _check(name in config.optim, f"config.optim.{name} is missing")
         _check_optimizer(config.optim[name], f"config.optim.{name}")

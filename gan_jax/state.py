@@ -92,7 +92,8 @@ def make_optimizer(opt_config: ml_collections.ConfigDict) -> optax.GradientTrans
 def make_gan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
              axis_name: str | None = "data") -> GAN:
     """Builds the static GAN description from a (validated) config."""
-    generator, discriminator = models.build_models(config.model, data_shape, axis_name)
+    generator, discriminator = models.build_models(
+        config.model, data_shape, axis_name, config.get("compute_dtype", "float32"))
     return GAN(
         generator=generator,
         discriminator=discriminator,

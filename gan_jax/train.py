@@ -136,6 +136,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
         batch = next(batches) if batches is not None else None
         state, metrics = train_step(state, batch)
         pending.append(metrics)  # fetched in bulk at the next log: no sync per step
+        if step == start_step + 2:
+            _check_compiled_once(train_step)
         if progress is not None:
             progress.update(1)
         last = step == config.num_steps
@@ -165,6 +167,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     else:
         print(f"Nothing to do: the checkpoint in {workdir} is already at step {start_step}")
     return state
+
+
+def _check_compiled_once(train_step) -> None:
+    """Raises if the jitted step was compiled more than once (shapes or dtypes drifted)."""
+    compiled = train_step._cache_size()
+    if compiled != 1:
+        raise RuntimeError(f"the train step was compiled {compiled} times in two steps; "
+                           "every step must reuse the first compilation")
 
 
 def _progress(config, start_step: int):

@@ -6,7 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.layers import SubPixelConvTranspose, depth_to_space, phase_taps
+from gan_jax.models.layers import (
+    PhaseConvTranspose,
+    SubPixelConvTranspose,
+    depth_to_space,
+    phase_taps,
+)
 
 
 def _allclose(a, b, rtol=1e-5):
@@ -15,15 +20,16 @@ def _allclose(a, b, rtol=1e-5):
     np.testing.assert_array_less(np.abs(a - b), rtol * np.max(np.abs(b)) + 1e-12)
 
 
+@pytest.mark.parametrize("layer", [SubPixelConvTranspose, PhaseConvTranspose])
 @pytest.mark.parametrize("k,s,c_in,c_out,side", [
     (4, 2, 128, 64, 7),   # DCGAN's 7 -> 14 layer
     (4, 2, 64, 1, 14),    # and its 14 -> 28 layer
     (4, 2, 64, 3, 16),    # the 32x32x3 model's last layer
     (3, 2, 5, 6, 5), (5, 2, 3, 4, 6), (4, 3, 3, 2, 5), (2, 2, 3, 3, 4),
 ])
-def test_same_outputs_and_gradients_as_conv_transpose(k, s, c_in, c_out, side):
+def test_same_outputs_and_gradients_as_conv_transpose(k, s, c_in, c_out, side, layer):
     plain = nn.ConvTranspose(c_out, (k, k), strides=(s, s), padding="SAME")
-    fast = SubPixelConvTranspose(c_out, k, s)
+    fast = layer(c_out, k, s)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, side, side, c_in))
     params = plain.init(jax.random.PRNGKey(1), x)
     # Non-zero bias too, so the bias path is compared.

@@ -127,3 +127,18 @@ def test_ring8_learns_several_modes(tmp_path):
     train_and_evaluate(c, str(tmp_path))
     after = metric_writer.read_metrics(str(tmp_path))[-1]
     assert after["modes_captured"] >= 5, after
+
+
+def test_train_loop_compiles_the_step_once(tmp_path, monkeypatch):
+    from gan_jax import steps
+
+    made = []
+    parallelize = steps.parallelize
+
+    def recording(*args, **kwargs):
+        made.append(parallelize(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(steps, "parallelize", recording)
+    train_and_evaluate(toy_config(12), str(tmp_path / "run"))
+    assert len(made) == 1 and made[0]._cache_size() == 1

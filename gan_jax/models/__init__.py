@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax.numpy as jnp
+
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -66,10 +68,17 @@ def check_model(model_config, data_shape: tuple[int, ...]) -> None:
     _CHECKS[model_config.name](model_config, tuple(data_shape))
 
 
-def build_models(model_config, data_shape: tuple[int, ...], axis_name: str | None = None):
+def build_models(model_config, data_shape: tuple[int, ...], axis_name: str | None = None,
+                 compute_dtype: str = "float32"):
     """(generator, discriminator) for ``model_config.name`` and one example's shape.
 
     ``data_shape`` excludes the batch axis: (d,) for toy vectors, (H, W, C) for images.
+    ``compute_dtype`` ("float32" or "bfloat16") is the dtype the layers compute in
+    (every model has a ``dtype`` field); parameters, batch norm and the outputs stay
+    float32.
     """
     check_model(model_config, data_shape)
-    return MODELS[model_config.name](model_config, tuple(data_shape), axis_name)
+    generator, discriminator = MODELS[model_config.name](model_config, tuple(data_shape),
+                                                         axis_name)
+    dtype = jnp.dtype(compute_dtype)
+    return generator.clone(dtype=dtype), discriminator.clone(dtype=dtype)

@@ -17,18 +17,22 @@ function as ``nn.ConvTranspose`` computed faster.
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
-from gan_jax.models.layers import SubPixelConvTranspose, sn_layer
+from gan_jax.models.layers import PhaseConvTranspose, SubPixelConvTranspose, sn_layer
 
 _init = nn.initializers.normal(0.02)
 
 
 def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
     # axis_name averages batch statistics over the "data" axis inside shard_map.
+    # Batch norm computes in float32 whatever the layers' compute dtype.
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                        axis_name=axis_name)
+                        axis_name=axis_name, dtype=jnp.float32)
 
 
 class DCGANGenerator(nn.Module):
@@ -40,19 +44,23 @@ class DCGANGenerator(nn.Module):
 
     output_shape: tuple[int, int, int]      # (H, W, C)
     axis_name: str | None = None
+    dtype: Any = jnp.float32                # compute dtype of the layers; output float32
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         h_, w_, c_ = self.output_shape
-        h = nn.Dense(1024, kernel_init=_init)(z)
+        dt = self.dtype
+        h = nn.Dense(1024, kernel_init=_init, dtype=dt)(z)
         h = nn.relu(_batch_norm(train, self.axis_name)(h))
-        h = nn.Dense((h_ // 4) * (w_ // 4) * 128, kernel_init=_init)(h)
+        h = nn.Dense((h_ // 4) * (w_ // 4) * 128, kernel_init=_init, dtype=dt)(h)
         h = nn.relu(_batch_norm(train, self.axis_name)(h))
         h = h.reshape(h.shape[0], h_ // 4, w_ // 4, 128)
-        h = SubPixelConvTranspose(64, 4, 2, kernel_init=_init)(h)
+        # 64 output channels: one convolution per output phase is fastest.
+        h = PhaseConvTranspose(64, 4, 2, kernel_init=_init, dtype=dt)(h)
         h = nn.relu(_batch_norm(train, self.axis_name)(h))
-        h = SubPixelConvTranspose(c_, 4, 2, kernel_init=_init)(h)
-        return nn.tanh(h)
+        # 1 or 3 output channels: one sub-pixel convolution beats four tiny ones.
+        h = SubPixelConvTranspose(c_, 4, 2, kernel_init=_init, dtype=dt)(h)
+        return nn.tanh(h).astype(jnp.float32)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -65,17 +73,19 @@ class DCGANDiscriminator(nn.Module):
 
     axis_name: str | None = None
     spectral_norm: bool = False
+    dtype: Any = jnp.float32                # compute dtype of the layers; scores float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        sn = self.spectral_norm
-        h = sn_layer(nn.Conv(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init),
-                     x, train, sn)
+        sn, dt = self.spectral_norm, self.dtype
+        h = sn_layer(nn.Conv(64, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init,
+                             dtype=dt), x, train, sn)
         h = nn.leaky_relu(h, 0.2)
-        h = sn_layer(nn.Conv(128, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init),
-                     h, train, sn)
+        h = sn_layer(nn.Conv(128, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init,
+                             dtype=dt), h, train, sn)
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
         h = h.reshape(h.shape[0], -1)
-        h = sn_layer(nn.Dense(1024, kernel_init=_init), h, train, sn)
+        h = sn_layer(nn.Dense(1024, kernel_init=_init, dtype=dt), h, train, sn)
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
-        return sn_layer(nn.Dense(1, kernel_init=_init), h, train, sn)[..., 0]
+        out = sn_layer(nn.Dense(1, kernel_init=_init, dtype=dt), h, train, sn)[..., 0]
+        return out.astype(jnp.float32)

@@ -7,8 +7,11 @@ unbounded score per sample [B].
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from gan_jax.models.layers import sn_layer
 
@@ -19,14 +22,15 @@ class MLPGenerator(nn.Module):
     out_dim: int
     hidden: int = 128
     depth: int = 3          # hidden layers
+    dtype: Any = jnp.float32  # compute dtype of the layers; output float32
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         del train  # no batch norm; accepted so every model is called alike
         h = z
         for _ in range(self.depth):
-            h = nn.relu(nn.Dense(self.hidden)(h))
-        return nn.Dense(self.out_dim)(h)
+            h = nn.relu(nn.Dense(self.hidden, dtype=self.dtype)(h))
+        return nn.Dense(self.out_dim, dtype=self.dtype)(h).astype(jnp.float32)
 
 
 class MLPDiscriminator(nn.Module):
@@ -40,10 +44,11 @@ class MLPDiscriminator(nn.Module):
     hidden: int = 128
     depth: int = 3
     spectral_norm: bool = False
+    dtype: Any = jnp.float32  # compute dtype of the layers; scores float32
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-        h = x
+        h, sn, dt = x, self.spectral_norm, self.dtype
         for _ in range(self.depth):
-            h = nn.leaky_relu(sn_layer(nn.Dense(self.hidden), h, train, self.spectral_norm), 0.2)
-        return sn_layer(nn.Dense(1), h, train, self.spectral_norm)[..., 0]
+            h = nn.leaky_relu(sn_layer(nn.Dense(self.hidden, dtype=dt), h, train, sn), 0.2)
+        return sn_layer(nn.Dense(1, dtype=dt), h, train, sn)[..., 0].astype(jnp.float32)
