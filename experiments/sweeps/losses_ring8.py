@@ -3,7 +3,8 @@
     python -m gan_jax.sweep --sweep experiments/sweeps/losses_ring8.py \
         --workdir workdirs/sweeps/losses_ring8 --parallel 2
 
-Run time: see README "Ablation sweeps" (60 runs of 1,000 steps, 2 at a time, on a 2-core CPU).
+Run time: about 8 minutes on two free CPU cores (15.8 CPU-minutes for 60 runs of 1,000
+steps, 2 at a time; 22 minutes on a 2-core machine shared with other jobs).
 
 Base: experiments/configs/ring8.py (MLP G and D, 3 hidden layers of 128, Adam 1e-3 with
 b1 = 0.5, batch 256), shortened to ``NUM_STEPS`` G updates. One variant per entry of
