@@ -692,3 +692,44 @@ def test_unknown_loss_raises_one_line_naming_the_field_and_the_choices():
     assert "\n" not in message
     assert message.startswith("unknown loss 'foo' (config.loss); allowed: ")
     assert message.endswith(", ".join(sorted(LOSSES)))
+
+
+# --- equilibrium: D cannot tell the two distributions apart --------------------------------
+
+
+@pytest.mark.parametrize("name, value", [
+    # Cross-entropy, summed form: -log(1/2) - log(1 - 1/2) at logit 0.
+    ("minimax", math.log(4.0)),
+    ("nonsaturating", math.log(4.0)),
+    # Hinge at score 0: relu(1 - 0) + relu(1 + 0).
+    ("hinge", 2.0),
+    # Regression to 1 and 0 at output 1/2 (the pointwise optimum when p_data = p_G).
+    ("regression", 0.25 + 0.25),
+])
+def test_d_loss_at_the_indistinguishable_equilibrium(name, value):
+    d_loss = get_objective(name).d_loss
+    score = 0.5 if name == "regression" else 0.0
+    same = jnp.full((B,), score)
+    assert abs(float(d_loss(same, same)) - value) < 1e-6
+
+
+@pytest.mark.parametrize("name, coding", [("lsgan", (-1.0, 1.0)), ("lsgan_011", (0.0, 1.0))])
+def test_least_squares_d_loss_at_equilibrium_is_what_its_coding_implies(name, coding):
+    # With p_data = p_G the optimum D* = (b + a) / 2 everywhere, and the loss is
+    # 1/2 (D* - b)^2 + 1/2 (D* - a)^2 = (b - a)^2 / 4.
+    a, b = coding
+    d_star = jnp.full((B,), (a + b) / 2.0)
+    assert abs(float(get_objective(name).d_loss(d_star, d_star)) - (b - a) ** 2 / 4.0) < 1e-6
+
+
+def test_gan_and_js_members_differ_by_log4():
+    # gan_jax's normalisation: fgan_js's D_f is KL(P||M) + KL(Q||M) = 2 JSD (Nowozin et al.'s
+    # f(u) = -(u + 1) log((1 + u) / 2) + u log u), and fgan_gan's is 2 JSD - log 4, the value
+    # of Goodfellow et al.'s V at the optimal D. Same P, Q: the two differ by exactly log 4.
+    with jax.enable_x64(True):
+        values = {}
+        for name in ("js", "gan"):
+            div = losses.F_DIVERGENCES[name]
+            values[name] = float(jnp.sum(jnp.asarray(_Q) * div.f(jnp.asarray(_P / _Q))))
+    assert abs(values["js"] - values["gan"] - math.log(4.0)) < 1e-12
+    assert abs(values["js"] - (_kl(_P, (_P + _Q) / 2) + _kl(_Q, (_P + _Q) / 2))) < 1e-12
