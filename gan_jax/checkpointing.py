@@ -5,15 +5,34 @@ shardings of a template) and ``meta`` (JSON: step, examples consumed per
 process, the config). Orbax writes each checkpoint into a temporary directory
 and renames it only when complete, so a partly written checkpoint is never
 listed, and never loaded.
+
+A checkpoint that was completely written but cannot be read back (a truncated
+or damaged file) is moved aside into ``damaged_checkpoints/`` beside
+``checkpoints/``, never deleted, with a warning naming it; the next older one
+is restored instead.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+from jax.experimental import multihost_utils
+
+
+class CheckpointError(RuntimeError):
+    """No checkpoint of a run can be read back; the message is one line."""
+
+
+def _one_line(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(error).split())
+    text = text if len(text) <= limit else text[:limit] + " ..."
+    return f"{type(error).__name__}: {text}"
 
 
 class Checkpointer:
@@ -26,6 +45,10 @@ class Checkpointer:
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
             item_names=("state", "meta"),
         )
+
+    def step_path(self, step: int) -> str:
+        """The directory that holds the checkpoint of ``step``."""
+        return os.path.join(self.directory, str(step))
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -44,6 +67,50 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return restored["state"], restored["meta"]
+
+    def restore_latest(self, template: Any) -> tuple[Any, dict[str, Any]] | None:
+        """Restores the newest readable checkpoint; None when there is none at all.
+
+        A checkpoint that fails to load is moved to ``damaged_checkpoints/`` with a
+        warning and the next older one is tried. Raises CheckpointError when
+        checkpoints exist but none can be read.
+        """
+        steps = sorted(self.all_steps(), reverse=True)
+        if not steps:
+            return None
+        damaged = []
+        for step in steps:
+            try:
+                return self.restore(step, template)
+            except Exception as e:  # noqa: BLE001  (any failure to read means damaged)
+                moved = self._move_aside(step)
+                damaged.append(moved)
+                older = [s for s in steps if s < step]
+                then = (f"falling back to the checkpoint of step {older[0]}" if older
+                        else "no older checkpoint is left")
+                message = (f"warning: the checkpoint of step {step} in {self.step_path(step)} "
+                           f"is damaged ({_one_line(e)}); moved it to {moved}; {then}")
+                logging.warning(message)
+                if jax.process_index() == 0:
+                    print(message, file=sys.stderr, flush=True)
+        raise CheckpointError(f"none of the checkpoints in {self.directory} can be read; "
+                              f"the damaged ones are in {os.path.dirname(damaged[0])}; "
+                              "start the run over in another workdir or with --restart")
+
+    def _move_aside(self, step: int) -> str:
+        """Moves the checkpoint of ``step`` into ``damaged_checkpoints/``; returns where."""
+        target_dir = os.path.join(os.path.dirname(self.directory), "damaged_checkpoints")
+        target = os.path.join(target_dir, str(step))
+        if jax.process_index() == 0:
+            os.makedirs(target_dir, exist_ok=True)
+            n = 1
+            while os.path.exists(target):
+                target, n = os.path.join(target_dir, f"{step}.{n}"), n + 1
+            shutil.move(self.step_path(step), target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"gan_jax_damaged_checkpoint_{step}")
+        self._manager.reload()
+        return target
 
     def wait(self) -> None:
         """Blocks until every started save is on disk."""

@@ -105,13 +105,45 @@ def _positive_int(config, field: str) -> None:
            f"config.{field}={value!r} must be a positive integer")
 
 
+# Fields an optimizer group may hold (each optimizer reads the ones it knows).
+OPTIMIZER_FIELDS = ("name", "lr", "b1", "b2", "eps_root", "momentum", "decay")
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def _check_optimizer(opt, where: str) -> None:
+    _check(isinstance(opt, ml_collections.ConfigDict),
+           f"{where} must be a group of fields, got {opt!r}")
+    for key in opt.keys():
+        _check(key in OPTIMIZER_FIELDS, f"unknown field {where}.{key}; allowed fields of "
+               f"{where}: " + ", ".join(OPTIMIZER_FIELDS))
     _check(opt.get("name") in OPTIMIZERS,
            f"unknown optimizer {opt.get('name')!r} ({where}.name); allowed: "
            + ", ".join(sorted(OPTIMIZERS)))
     lr = opt.get("lr")
-    _check(isinstance(lr, int | float) and math.isfinite(lr) and lr > 0,
-           f"{where}.lr={lr!r} must be a positive number")
+    _check(_is_number(lr) and lr > 0, f"{where}.lr={lr!r} must be a positive number")
+    for key in ("b1", "b2", "momentum"):
+        value = opt.get(key)
+        _check(value is None or (_is_number(value) and 0 <= value < 1),
+               f"{where}.{key}={value!r} must be a number in [0, 1)")
+    decay = opt.get("decay")
+    _check(decay is None or (_is_number(decay) and 0 < decay < 1),
+           f"{where}.decay={decay!r} must be a number in (0, 1)")
+    eps_root = opt.get("eps_root")
+    _check(eps_root is None or (_is_number(eps_root) and eps_root >= 0),
+           f"{where}.eps_root={eps_root!r} must be a number >= 0")
+
+
+def _check_data_fields(data) -> None:
+    _check(isinstance(data.name, str) and data.name != "",
+           f"config.data.name={data.name!r} must be a dataset name (a string)")
+    _check(data.data_dir is None or (isinstance(data.data_dir, str) and data.data_dir != ""),
+           f"config.data.data_dir={data.data_dir!r} must be a directory path or None")
+    _check(isinstance(data.split, str) and data.split != "",
+           f"config.data.split={data.split!r} must be a split name such as 'train'")
 
 
 def data_shape(config) -> tuple[int, ...]:
@@ -147,11 +179,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
            "or False")
     for field in ("n_disc", "batch_size", "num_steps", "log_every", "sample_every",
                   "checkpoint_every", "max_checkpoints", "num_samples", "num_toy_samples",
-                  "model.latent_dim"):
+                  "model.latent_dim", "model.hidden", "model.depth", "data.shuffle_buffer"):
         _positive_int(config, field)
-    _check(isinstance(config.ema_decay, int | float) and 0.0 <= config.ema_decay < 1.0,
+    _check(_is_number(config.ema_decay) and 0.0 <= config.ema_decay < 1.0,
            f"config.ema_decay={config.ema_decay!r} must be in [0, 1) (0 keeps no EMA)")
-    _check(isinstance(config.seed, int), f"config.seed={config.seed!r} must be an integer")
+    _check(isinstance(config.seed, int) and not isinstance(config.seed, bool)
+           and 0 <= config.seed < 2**32,
+           f"config.seed={config.seed!r} must be an integer in [0, 2**32)")
+    _check(isinstance(config.progress_bar, bool),
+           f"config.progress_bar={config.progress_bar!r} must be True or False")
+    _check(config.instance_noise_steps == 0 or config.instance_noise > 0,
+           f"config.instance_noise_steps={config.instance_noise_steps} needs "
+           "config.instance_noise > 0 (the noise it anneals)")
+    _check_data_fields(config.data)
     _check(config.compute_dtype in COMPUTE_DTYPES,
            f"config.compute_dtype={config.compute_dtype!r} is not allowed; allowed: "
            + ", ".join(COMPUTE_DTYPES))

@@ -8,7 +8,9 @@
 
 ``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
 any field can be overridden with ``--config.<field>=<value>``. Rerunning the
-same command on the same workdir resumes from its newest checkpoint.
+same command on the same workdir resumes from its newest checkpoint; SIGTERM or
+Ctrl-C saves a checkpoint and exits 0. ``--restart`` starts over in a workdir that
+holds an earlier run, moving that run's outputs to ``workdir/previous_runs/``.
 
 Multi-process runs: set JAX_COORDINATOR_ADDRESS (host:port), JAX_NUM_PROCESSES
 and JAX_PROCESS_ID in each process's environment and start the same command;
@@ -28,6 +30,8 @@ config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (ml_collections), e.g. experiments/configs/ring8.py.",
     lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, logs and samples.")
+flags.DEFINE_bool("restart", False, "Start over in a workdir that holds an earlier run; its "
+                  "outputs are moved to workdir/previous_runs/, not deleted.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -48,15 +52,19 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     _initialize_distributed()
+    from gan_jax.checkpointing import CheckpointError
     from gan_jax.configs import ConfigError
-    from gan_jax.train import train_and_evaluate
+    from gan_jax.train import DivergenceError, train_and_evaluate
 
     logging.set_verbosity(logging.WARNING)
     try:
-        train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        train_and_evaluate(FLAGS.config, FLAGS.workdir, restart=FLAGS.restart)
     except ConfigError as e:
         print(f"gan-jax: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except (CheckpointError, DivergenceError) as e:
+        print(f"gan-jax: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 def run() -> None:

@@ -5,6 +5,10 @@ build the GAN, initialise or restore the state, then loop over steps, logging
 metrics, drawing samples and saving checkpoints on their schedules. Rerunning
 the same command on the same workdir resumes from the newest checkpoint.
 
+Faults: a workdir whose run the config cannot continue is refused before any
+compile; SIGTERM/SIGINT save a checkpoint and return (gan_jax/preemption.py);
+non-finite metrics or parameters raise DivergenceError before anything is saved.
+
 Outputs in ``workdir``: ``checkpoints/`` (orbax), ``metrics.jsonl``,
 ``tensorboard/`` event files, ``samples/`` pictures (image grids, or scatter
 plots over the data density for toys) and ``config.json``.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from typing import Any
 
@@ -22,8 +27,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
-from gan_jax import checkpointing, plotting, state as state_lib, steps
+from gan_jax import checkpointing, plotting, preemption, state as state_lib, steps
 from gan_jax.configs import ConfigError, validate
 from gan_jax.data import synthetic
 from gan_jax.eval import modes
@@ -88,14 +94,84 @@ def _make_data(config, mesh, start_step: int):
     return None, None, batches
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state_lib.GANState:
-    """Trains the GAN that ``config`` describes, writing everything into ``workdir``."""
-    data_shape = validate(config)
-    workdir = os.path.abspath(workdir)
+# Fields a resumed run must share with the run that wrote the checkpoints: they fix
+# the shapes in the state, or the data and random numbers the run continues with.
+RESUME_FIELDS = ("model", "data.name", "optim.g.name", "optim.d.name", "seed", "batch_size",
+                 "n_disc", "unroll_steps", "compute_dtype")
+_RUN_OUTPUTS = ("checkpoints", "damaged_checkpoints", "metrics.jsonl", "config.json", "samples",
+                "tensorboard")
+
+
+def _field(tree: dict, dotted: str):
+    for part in dotted.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
+
+
+def _leaves(tree, prefix: str) -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key in sorted(tree):
+        out.update(_leaves(tree[key], f"{prefix}.{key}"))
+    return out
+
+
+def _has_checkpoints(workdir: str) -> bool:
+    path = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(path) and any(n.isdigit() for n in os.listdir(path))
+
+
+def _check_workdir(config, workdir: str, restart: bool) -> None:
+    """Refuses a workdir whose run cannot be continued with ``config`` (unless restarting).
+
+    Also makes sure the workdir is writable, so a bad path fails before any compile.
+    """
     try:
         os.makedirs(workdir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".gan_jax_write_test"):
+            pass
     except OSError as e:
-        raise ConfigError(f"cannot create workdir {workdir!r}: {e.strerror}") from None
+        raise ConfigError(f"workdir {workdir!r} cannot be written: {e.strerror}") from None
+    if restart:
+        if jax.process_index() == 0 and any(
+                os.path.exists(os.path.join(workdir, n)) for n in _RUN_OUTPUTS):
+            target = os.path.join(workdir, "previous_runs", time.strftime("%Y%m%d-%H%M%S"))
+            os.makedirs(target)
+            for name in _RUN_OUTPUTS:
+                if os.path.exists(os.path.join(workdir, name)):
+                    os.rename(os.path.join(workdir, name), os.path.join(target, name))
+            print(f"Starting over: the previous run's outputs were moved to {target}")
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("gan_jax_restart")
+        return
+    saved_path = os.path.join(workdir, "config.json")
+    if not (_has_checkpoints(workdir) and os.path.exists(saved_path)):
+        return
+    with open(saved_path) as f:
+        saved = json.load(f)
+    new = json.loads(config.to_json())
+    for field in RESUME_FIELDS:
+        before = _leaves(_field(saved, field), f"config.{field}")
+        now = _leaves(_field(new, field), f"config.{field}")
+        for name in sorted(set(before) | set(now)):
+            if before.get(name) != now.get(name):
+                raise ConfigError(
+                    f"workdir {workdir!r} holds a run made with {name}={before.get(name)!r} "
+                    f"(its config.json), not {now.get(name)!r}; use another workdir, or "
+                    "--restart to move that run aside and start over")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       restart: bool = False) -> state_lib.GANState:
+    """Trains the GAN that ``config`` describes, writing everything into ``workdir``.
+
+    Resumes from the newest readable checkpoint in ``workdir``; ``restart`` instead
+    moves an earlier run's outputs into ``workdir/previous_runs/`` and starts over.
+    """
+    data_shape = validate(config)
+    workdir = os.path.abspath(workdir)
+    _check_workdir(config, workdir, restart)
 
     mesh = steps.make_mesh()
     gan = state_lib.make_gan(config, data_shape)
@@ -108,9 +184,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     ckpt = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
                                       config.max_checkpoints)
     start_step = 0
-    latest = ckpt.latest_step()
-    if latest is not None:
-        state, meta = ckpt.restore(latest, state)
+    restored = ckpt.restore_latest(state)
+    if restored is not None:
+        state, meta = restored
         start_step = int(meta["step"])
         _truncate_metrics(workdir, start_step)
         print(f"Resuming from the checkpoint of step {start_step} in {ckpt.directory}")
@@ -132,41 +208,93 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> state
     pending: list[dict[str, jax.Array]] = []
     last_log_time, last_log_step = time.perf_counter(), start_step
     step = start_step
-    for step in range(start_step + 1, config.num_steps + 1):
-        batch = next(batches) if batches is not None else None
-        state, metrics = train_step(state, batch)
-        pending.append(metrics)  # fetched in bulk at the next log: no sync per step
-        if step == start_step + 2:
-            _check_compiled_once(train_step)
-        if progress is not None:
-            progress.update(1)
-        last = step == config.num_steps
-        scalars: dict[str, float] = {}
-        if step % config.log_every == 0 or last:
-            fetched = jax.device_get(pending)
-            scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
-            now = time.perf_counter()
-            scalars["steps_per_sec"] = (step - last_log_step) / (now - last_log_time)
-            last_log_time, last_log_step, pending = now, step, []
-        if step % config.sample_every == 0 or last:
-            scalars.update(draw(state, step))
-        if scalars:
-            writer.write_scalars(step, scalars)
-            if progress is not None:
-                progress.set_postfix({k: f"{scalars[k]:.3g}" for k in
-                                      ("d_loss", "g_loss", "modes_captured") if k in scalars})
-        if step % config.checkpoint_every == 0 or last:
-            ckpt.save(step, state, meta(step))
-    ckpt.wait()
-    ckpt.close()
-    writer.close()
+    preempted = False
+    try:
+        with preemption.PreemptionWatcher() as watcher:
+            for step in range(start_step + 1, config.num_steps + 1):
+                batch = next(batches) if batches is not None else None
+                state, metrics = train_step(state, batch)
+                pending.append(metrics)  # fetched in bulk at the next log: no sync per step
+                if step == start_step + 2:
+                    _check_compiled_once(train_step)
+                if progress is not None:
+                    progress.update(1)
+                last = step == config.num_steps
+                preempted = watcher.reached(step)
+                log = step % config.log_every == 0 or last
+                save = step % config.checkpoint_every == 0 or last or preempted
+                if log or save:
+                    fetched = jax.device_get(pending)
+                    _check_finite(fetched, step, state, ckpt)
+                scalars: dict[str, float] = {}
+                if log:
+                    scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+                    now = time.perf_counter()
+                    scalars["steps_per_sec"] = (step - last_log_step) / (now - last_log_time)
+                    last_log_time, last_log_step, pending = now, step, []
+                if step % config.sample_every == 0 or last:
+                    scalars.update(draw(state, step))
+                if scalars:
+                    writer.write_scalars(step, scalars)
+                    if progress is not None:
+                        progress.set_postfix({k: f"{scalars[k]:.3g}" for k in ("d_loss",
+                                              "g_loss", "modes_captured") if k in scalars})
+                if save:
+                    ckpt.save(step, state, meta(step))
+                if preempted:
+                    break
+    finally:
+        ckpt.wait()
+        ckpt.close()
+        writer.close()
     if progress is not None:
         progress.close()
-    if step > start_step:
+    if preempted:
+        print(f"Stopped by {watcher.signal_name} after step {step}: checkpoint written to "
+              f"{ckpt.step_path(step)}; rerun the same command to resume")
+    elif step > start_step:
         print(f"Trained to step {step}; outputs in {workdir}")
     else:
         print(f"Nothing to do: the checkpoint in {workdir} is already at step {start_step}")
     return state
+
+
+class DivergenceError(RuntimeError):
+    """Training produced non-finite values; the message is one line for the user."""
+
+
+@jax.jit
+def _finite_params(state: state_lib.GANState) -> dict[str, jax.Array]:
+    parts = {"g_params": state.g_params, "d_params": state.d_params}
+    return {name: jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(p)]))
+            for name, p in parts.items()}
+
+
+def _check_finite(fetched: list[dict[str, np.ndarray]], step: int, state, ckpt) -> None:
+    """Raises DivergenceError if a metric of the steps up to ``step`` or a parameter is not finite.
+
+    ``fetched`` holds the metrics of the steps ending at ``step``, oldest first; the
+    first non-finite one names its own step. Runs before every checkpoint, so no
+    checkpoint ever holds a diverged state.
+    """
+    first = step - len(fetched) + 1
+    bad = None
+    for i, metrics in enumerate(fetched):
+        bad = next(((k, v) for k, v in metrics.items() if not np.all(np.isfinite(v))), None)
+        if bad is not None:
+            where = f"{bad[0]} is {float(np.ravel(bad[1])[0])} at step {first + i}"
+            break
+    if bad is None:
+        finite = jax.device_get(_finite_params(state))
+        names = [name for name, ok in finite.items() if not ok]
+        if not names:
+            return
+        where = f"{' and '.join(names)} hold non-finite values at step {step}"
+    ckpt.wait()
+    good = ckpt.latest_step()
+    kept = (f"the last good checkpoint, step {good}, is intact in {ckpt.step_path(good)}"
+            if good is not None else "no checkpoint had been written yet")
+    raise DivergenceError(f"training diverged: {where}; stopped without saving; {kept}")
 
 
 def _check_compiled_once(train_step) -> None:
