@@ -13,7 +13,9 @@ of machine load hits both sides alike. It also reports the JAX step's compile
 time, its FLOPs per step (XLA's cost analysis of the compiled step), the
 fraction of this machine's matmul rate the step reaches (a 2048x2048 float32
 ``jnp.dot`` timed in the same run), the compiled step's memory, and the input
-pipeline's throughput against what the step consumes. Writes the results to
+pipeline's throughput against what the step consumes, then the per-layer breakdown
+and compile-time split of ``benchmarks/layers.py`` and a "Why the remaining gap"
+section generated from them, and the load average before and after. Writes the results to
 ``BENCHMARKS.md`` (``--out``); that file is generated, never edited by hand.
 """
 
@@ -37,6 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import layers as layer_bench  # noqa: E402
 import torch  # noqa: E402
 import torch_reference  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
@@ -204,6 +207,7 @@ def main() -> None:
     if args.long:
         args.seconds, args.repeats = 10.0, 7
     print(_machine())
+    load_before = os.getloadavg()
     jax_mm, torch_mm = matmul_rate()
     print(f"matmul 2048^2 fp32: jnp.dot {jax_mm / 1e9:.1f} GFLOP/s, torch {torch_mm / 1e9:.1f}")
 
@@ -237,7 +241,28 @@ def main() -> None:
     print(f"input pipeline (mnist5k, batch {pipe_batch}): {pipe:.1f} batches/s, step consumes "
           f"{consumed:.2f}/s: {pipe / consumed:.1f}x")
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss)
+
+    layer_rows = {}
+    for batch in (64, 256):
+        layer_rows[batch] = layer_bench.layer_times(batch)
+        for r in layer_rows[batch]:
+            print(f"  B={batch} {r.name}: JAX {r.jax_ms:.2f} ms, PyTorch {r.torch_ms:.2f} ms, "
+                  f"{r.speedup:.2f}x", flush=True)
+    split = layer_bench.compile_split(64)
+    cache = layer_bench.cache_probe()
+    print(f"compile split: {split}; persistent cache: {cache}")
+    step_ms = {r[1]: (1e3 / r[3], 1e3 / r[4]) for r in rows if r[0] == "DCGAN 28x28x1"}
+    extra = layer_bench.markdown(layer_rows, step_ms, split, cache)
+    load = (load_before, os.getloadavg())
+    _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra, load)
+
+
+def _load_note(load: float) -> str:
+    cores = os.cpu_count() or 1
+    if load > cores:
+        return (f"the machine was loaded by other processes, more than its {cores} cores: "
+                "absolute steps/s are low and noisy, only the side-by-side ratios count")
+    return f"at most one busy process per core ({cores} cores)"
 
 
 def _targets(rows, jax_mm, pipe_ratio):
@@ -258,7 +283,8 @@ def _targets(rows, jax_mm, pipe_ratio):
     ]
 
 
-def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss) -> None:
+def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra,
+           load) -> None:
     cmd = "python benchmarks/speed.py" + (" --long" if args.long else
                                           f" --seconds {args.seconds:g} --repeats {args.repeats}")
     lines = [
@@ -268,6 +294,10 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss) -
         "this file.",
         "",
         f"Machine: {_machine()}.",
+        "",
+        f"Load average (1, 5, 15 min) at the start: {', '.join(f'{x:.2f}' for x in load[0])}; "
+        f"at the end: {', '.join(f'{x:.2f}' for x in load[1])} "
+        f"({_load_note(max(load[0][0], load[1][0]))}).",
         "",
         "Each case alternates JAX and PyTorch runs in the same process "
         f"({args.repeats} rounds of about {args.seconds:g} s each); steps/s are medians and "
@@ -300,6 +330,7 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss) -
     for target, measured, met in _targets(rows, jax_mm, pipe / consumed):
         lines.append(f"| {target} | {measured} | {'yes' if met else 'no'} |")
     lines.append("")
+    lines += extra
     with open(args.out, "w") as f:
         f.write("\n".join(lines))
     print(f"wrote {os.path.abspath(args.out)}")

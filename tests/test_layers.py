@@ -1,4 +1,7 @@
-"""SubPixelConvTranspose is nn.ConvTranspose: same outputs and gradients."""
+"""The rewritten layers equal the plain Flax layers: same outputs and gradients.
+
+SubPixelConvTranspose and PhaseConvTranspose are nn.ConvTranspose; PatchConv is nn.Conv.
+"""
 
 import flax.linen as nn
 import jax
@@ -7,6 +10,7 @@ import numpy as np
 import pytest
 
 from gan_jax.models.layers import (
+    PatchConv,
     PhaseConvTranspose,
     SubPixelConvTranspose,
     depth_to_space,
@@ -64,3 +68,31 @@ def test_depth_to_space_interleaves_phases():
     assert y.shape == (1, 4, 4, 1)
     # Pixel (0, 0) of the input spreads its 4 channels over the 2x2 block at (0, 0).
     np.testing.assert_array_equal(np.asarray(y[0, :2, :2, 0]), [[0, 1], [2, 3]])
+
+
+@pytest.mark.parametrize("k,s,c_in,c_out,shape", [
+    (4, 2, 1, 64, (28, 28)),   # DCGAN 28x28x1's first D layer
+    (4, 2, 3, 64, (32, 32)),   # and the 32x32x3 model's
+    (4, 2, 5, 7, (15, 13)),    # odd sides: uneven SAME padding
+    (3, 1, 2, 4, (6, 5)), (3, 2, 4, 3, (9, 9)), (5, 3, 2, 6, (11, 8)),
+])
+def test_patch_conv_same_outputs_and_gradients_as_conv(k, s, c_in, c_out, shape):
+    plain = nn.Conv(c_out, (k, k), strides=(s, s), padding="SAME")
+    fast = PatchConv(c_out, k, s)
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, *shape, c_in))
+    params = plain.init(jax.random.PRNGKey(1), x)
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
+                          params)
+    assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) \
+        == jax.tree.map(jnp.shape, params)
+    y_plain, y_fast = plain.apply(params, x), fast.apply(params, x)
+    assert y_fast.shape == y_plain.shape
+    _allclose(y_fast, y_plain)
+
+    def grads(module):
+        return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(
+            params, x)
+
+    for g_fast, g_plain in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)),
+                              strict=True):
+        _allclose(g_fast, g_plain)

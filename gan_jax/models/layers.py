@@ -159,3 +159,45 @@ class PhaseConvTranspose(nn.Module):
         y = jnp.stack(phase_rows, axis=2)                       # [B, H, s(a), W, s(b), C]
         n, h, _, w_, _, c = y.shape
         return y.reshape(n, h * s, w_ * s, c) + bias
+
+
+class PatchConv(nn.Module):
+    """``nn.Conv(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
+
+    Computed as one matrix product of the input's k x k patches (im2col: k*k strided
+    slices concatenated along channels, ordered (row tap, column tap, channel) like the
+    kernel) with the kernel reshaped to ``[k*k*C_in, features]``. For few input channels
+    (the discriminator's first layer reads 1 or 3) XLA:CPU's convolution, forward and
+    backward, is several times slower than this product; with many input channels the
+    patch tensor (k*k times the input) costs more than it saves. Parameters are stored as
+    ``nn.Conv`` stores them.
+
+    Inputs [B, H, W, C_in] -> outputs [B, ceil(H/s), ceil(W/s), features].
+    """
+
+    features: int
+    kernel_size: int = 4
+    stride: int = 2
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, s = self.kernel_size, self.stride
+        c_in = x.shape[-1]
+        kernel = self.param("kernel", self.kernel_init, (k, k, c_in, self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        pads, outs = [(0, 0)], []
+        for size in x.shape[1:3]:
+            out = -(-size // s)
+            total = max((out - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+            outs.append(out)
+        xp = jnp.pad(x, pads + [(0, 0)])
+        (oh, ow) = outs
+        patches = jnp.concatenate(
+            [xp[:, i:i + s * (oh - 1) + 1:s, j:j + s * (ow - 1) + 1:s, :]
+             for i in range(k) for j in range(k)], axis=-1)        # [B, oh, ow, k*k*C_in]
+        return jnp.dot(patches, kernel.reshape(k * k * c_in, self.features)) + bias
