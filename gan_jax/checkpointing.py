@@ -14,6 +14,7 @@ is restored instead.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -23,6 +24,9 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
+
+# errno values that mean the disk cannot take the checkpoint.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class CheckpointError(RuntimeError):
@@ -57,9 +61,19 @@ class Checkpointer:
         return list(self._manager.all_steps())
 
     def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
-        """Starts saving; device buffers are copied before this returns."""
-        self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+        """Starts saving; device buffers are copied before this returns.
+
+        A full or unwritable disk (now, or in the write of an earlier save that this
+        call waits for) raises CheckpointError naming the directory and the newest
+        checkpoint that is complete; the half-written one stays a temporary directory
+        that is never loaded.
+        """
+        try:
+            self._manager.save(step, args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+        except Exception as e:  # noqa: BLE001  (orbax may wrap the OSError)
+            self._raise_if_disk_error(e, step)
+            raise
 
     def restore(self, step: int, template: Any) -> tuple[Any, dict[str, Any]]:
         """Restores (state, meta) of ``step`` with the dtypes and shardings of ``template``."""
@@ -113,8 +127,32 @@ class Checkpointer:
         return target
 
     def wait(self) -> None:
-        """Blocks until every started save is on disk."""
-        self._manager.wait_until_finished()
+        """Blocks until every started save is on disk (CheckpointError on a disk error)."""
+        try:
+            self._manager.wait_until_finished()
+        except Exception as e:  # noqa: BLE001
+            self._raise_if_disk_error(e, None)
+            raise
+
+    def _raise_if_disk_error(self, error: BaseException, step: int | None) -> None:
+        """Turns an OSError of the disk (full, quota, read-only, permission) into one line."""
+        cause: BaseException | None = error
+        while cause is not None and not (isinstance(cause, OSError)
+                                         and cause.errno in _DISK_ERRNOS):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            return
+        try:
+            good = self._manager.latest_step()
+        except Exception:  # noqa: BLE001  (listing may fail on the same disk)
+            good = None
+        kept = (f"the checkpoint of step {good} is intact in {self.step_path(good)}"
+                if good is not None and good != step else "no earlier checkpoint exists")
+        which = f"the checkpoint of step {step}" if step is not None else "a checkpoint"
+        raise CheckpointError(
+            f"cannot write {which} in {self.directory}: {os.strerror(cause.errno)}; "
+            f"{kept}; free some space (or fix the permissions) and rerun the same command "
+            "to resume, or point --workdir at another disk") from None
 
     def close(self) -> None:
         self._manager.close()

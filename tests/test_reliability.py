@@ -260,3 +260,35 @@ def test_two_processes_train_what_one_process_with_two_devices_trains(tmp_path):
     diff = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a, np.float64) - b))),
                         reference, two)
     assert max(jax.tree.leaves(diff)) < 1e-6, diff
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_full_disk_is_one_error_and_the_earlier_checkpoint_stays(tmp_path, monkeypatch, wrapped):
+    # The disk fills up while the checkpoint of step 10 is written. Orbax's writers run in
+    # C++ and threads, so the failure is injected where the manager starts the save; the
+    # second case wraps the OSError the way an async writer reports it.
+    import errno
+
+    import orbax.checkpoint as ocp
+
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(small_config(5, 5), workdir)
+    good, _ = restore_final(workdir)
+
+    def full_disk(self, step, *args, **kwargs):
+        error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if not wrapped:
+            raise error
+        raise RuntimeError(f"async save of step {step} failed") from error
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full_disk)
+    with pytest.raises(checkpointing.CheckpointError) as info:
+        train_and_evaluate(small_config(10, 5), workdir)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot write the checkpoint of step 10 in {workdir}")
+    assert "No space left on device" in message
+    assert "the checkpoint of step 5 is intact" in message and "rerun the same command" in message
+    monkeypatch.undo()
+    assert finished_steps(workdir) == [5]
+    assert_identical(good, restore_final(workdir)[0])
