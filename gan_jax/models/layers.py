@@ -87,10 +87,12 @@ def sn_layer(layer: nn.Module, x: jax.Array, train: bool, spectral_norm: bool) -
     return nn.SpectralNorm(layer, n_steps=1)(x, update_stats=train)
 
 
-class SubPixelConvTranspose(nn.Module):
-    """``nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
+class _ConvTransposeRewrite(nn.Module):
+    """Parameters of ``nn.ConvTranspose(features, (k, k), strides=(s, s), "SAME")``.
 
-    Inputs [B, H, W, C_in] -> outputs [B, s*H, s*W, features].
+    Each subclass computes the same function another way in its
+    ``transpose_conv(x, kernel)`` (inputs already in the compute dtype, bias added
+    here); the kernel is declared in ConvTranspose's layout ``[k, k, C_in, C_out]``.
     """
 
     features: int
@@ -102,18 +104,29 @@ class SubPixelConvTranspose(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        k, s = self.kernel_size, self.stride
+        k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
         bias = self.param("bias", self.bias_init, (self.features,))
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return self.transpose_conv(x, kernel) + bias
+
+
+class SubPixelConvTranspose(_ConvTransposeRewrite):
+    """``nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
+
+    Inputs [B, H, W, C_in] -> outputs [B, s*H, s*W, features].
+    """
+
+    def transpose_conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        s = self.stride
         w, lo, hi = subpixel_kernel(kernel, s)
         # Offsets lo..hi around each input pixel: pad -lo before and hi after.
         y = lax.conv_general_dilated(x, w, (1, 1), [(-lo, hi), (-lo, hi)],
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        return depth_to_space(y, s) + bias
+        return depth_to_space(y, s)
 
 
-class PhaseConvTranspose(nn.Module):
+class PhaseConvTranspose(_ConvTransposeRewrite):
     """``nn.ConvTranspose(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
 
     The sub-pixel form of :class:`SubPixelConvTranspose` convolves every output
@@ -128,19 +141,8 @@ class PhaseConvTranspose(nn.Module):
     Inputs [B, H, W, C_in] -> outputs [B, s*H, s*W, features].
     """
 
-    features: int
-    kernel_size: int = 4
-    stride: int = 2
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def transpose_conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
         k, s = self.kernel_size, self.stride
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        bias = self.param("bias", self.bias_init, (self.features,))
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         taps, lo, _ = phase_taps(k, s)
         # Per phase a: (offset, kernel tap) pairs of the taps it reads.
         reads = [[(u + lo, int(taps[u, a])) for u in range(taps.shape[0]) if taps[u, a] >= 0]
@@ -158,7 +160,7 @@ class PhaseConvTranspose(nn.Module):
             phase_rows.append(jnp.stack(row, axis=3))           # [B, H, W, s(b), C]
         y = jnp.stack(phase_rows, axis=2)                       # [B, H, s(a), W, s(b), C]
         n, h, _, w_, _, c = y.shape
-        return y.reshape(n, h * s, w_ * s, c) + bias
+        return y.reshape(n, h * s, w_ * s, c)
 
 
 class PatchConv(nn.Module):
