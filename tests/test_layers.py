@@ -24,6 +24,29 @@ def _allclose(a, b, rtol=1e-5):
     np.testing.assert_array_less(np.abs(a - b), rtol * np.max(np.abs(b)) + 1e-12)
 
 
+def _assert_same_function(plain, fast, x):
+    """``fast`` with ``plain``'s parameters: same parameter shapes, outputs and gradients
+    (w.r.t. parameters and input) as ``plain`` on ``x``; returns the output."""
+    params = plain.init(jax.random.PRNGKey(1), x)
+    # Non-zero bias too, so the bias path is compared.
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
+                          params)
+    assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) \
+        == jax.tree.map(jnp.shape, params)
+    y_plain, y_fast = plain.apply(params, x), fast.apply(params, x)
+    assert y_fast.shape == y_plain.shape
+    _allclose(y_fast, y_plain)
+
+    def grads(module):
+        return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(
+            params, x)
+
+    for g_fast, g_plain in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)),
+                              strict=True):
+        _allclose(g_fast, g_plain)
+    return y_fast
+
+
 @pytest.mark.parametrize("layer", [SubPixelConvTranspose, PhaseConvTranspose])
 @pytest.mark.parametrize("k,s,c_in,c_out,side", [
     (4, 2, 128, 64, 7),   # DCGAN's 7 -> 14 layer
@@ -35,23 +58,8 @@ def test_same_outputs_and_gradients_as_conv_transpose(k, s, c_in, c_out, side, l
     plain = nn.ConvTranspose(c_out, (k, k), strides=(s, s), padding="SAME")
     fast = layer(c_out, k, s)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, side, side, c_in))
-    params = plain.init(jax.random.PRNGKey(1), x)
-    # Non-zero bias too, so the bias path is compared.
-    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
-                          params)
-    assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) \
-        == jax.tree.map(jnp.shape, params)
-    y_plain, y_fast = plain.apply(params, x), fast.apply(params, x)
-    assert y_fast.shape == y_plain.shape == (3, s * side, s * side, c_out)
-    _allclose(y_fast, y_plain)
-
-    def grads(module):
-        return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(
-            params, x)
-
-    for g_fast, g_plain in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)),
-                              strict=True):
-        _allclose(g_fast, g_plain)
+    y = _assert_same_function(plain, fast, x)
+    assert y.shape == (3, s * side, s * side, c_out)
 
 
 def test_phase_taps_of_the_dcgan_layer():
@@ -80,19 +88,4 @@ def test_patch_conv_same_outputs_and_gradients_as_conv(k, s, c_in, c_out, shape)
     plain = nn.Conv(c_out, (k, k), strides=(s, s), padding="SAME")
     fast = PatchConv(c_out, k, s)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, *shape, c_in))
-    params = plain.init(jax.random.PRNGKey(1), x)
-    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape),
-                          params)
-    assert jax.tree.map(jnp.shape, fast.init(jax.random.PRNGKey(1), x)) \
-        == jax.tree.map(jnp.shape, params)
-    y_plain, y_fast = plain.apply(params, x), fast.apply(params, x)
-    assert y_fast.shape == y_plain.shape
-    _allclose(y_fast, y_plain)
-
-    def grads(module):
-        return jax.grad(lambda p, x: jnp.sum(jnp.sin(module.apply(p, x))), argnums=(0, 1))(
-            params, x)
-
-    for g_fast, g_plain in zip(jax.tree.leaves(grads(fast)), jax.tree.leaves(grads(plain)),
-                              strict=True):
-        _allclose(g_fast, g_plain)
+    _assert_same_function(plain, fast, x)
