@@ -42,11 +42,13 @@ def _one_line(error: BaseException, limit: int = 300) -> str:
 class Checkpointer:
     """Saves and restores GANStates under ``directory`` (one subdirectory per step)."""
 
-    def __init__(self, directory: str, max_to_keep: int = 3):
+    def __init__(self, directory: str, max_to_keep: int = 3, create: bool = True):
+        """``create=False`` opens an existing directory only (reading a finished run)."""
         self.directory = os.path.abspath(directory)
         self._manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
+                                                 read_only=not create),
             item_names=("state", "meta"),
         )
 
@@ -81,6 +83,14 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
         return restored["state"], restored["meta"]
+
+    def delete(self, step: int) -> None:
+        self._manager.delete(step)
+
+    def restore_meta(self, step: int) -> dict[str, Any]:
+        """The JSON item of ``step``'s checkpoint, without reading the state."""
+        return self._manager.restore(step, args=ocp.args.Composite(
+            meta=ocp.args.JsonRestore()))["meta"]
 
     def restore_latest(self, template: Any) -> tuple[Any, dict[str, Any]] | None:
         """Restores the newest readable checkpoint; None when there is none at all.

@@ -77,6 +77,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.max_checkpoints = 3             # newest checkpoints kept
     c.num_samples = 64                # images in a sample grid
     c.num_toy_samples = 2500          # toy samples per plot and mode count
+    # Periodic evaluation (gan_jax/eval/evaluate.py): every eval_every steps and at the last
+    # step; 0 = off. Images: eval_samples generated images against the real data's cached
+    # statistics; toys: the mode statistics on num_toy_samples samples.
+    c.eval_every = 0
+    c.eval_samples = 5000
+    # The metric that picks workdir/best_checkpoint/ ("none" keeps no best checkpoint);
+    # gan_jax.eval.evaluate.METRICS lists the names and which direction is better.
+    c.best_metric = "none"
     c.progress_bar = True
     return c
 
@@ -172,6 +180,54 @@ def _check_data_fields(data) -> None:
            f"config.data.split={data.split!r} must be a split name such as 'train'")
 
 
+# The fewest generated images an evaluation may use: PRDC needs k + 1 = 6 neighbours,
+# and fewer than a few hundred make every metric too noisy to rank checkpoints.
+MIN_EVAL_SAMPLES = 100
+
+
+def _check_eval_fields(config) -> None:
+    from gan_jax.eval import evaluate
+
+    value = config.eval_every
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+           f"config.eval_every={value!r} must be an integer >= 0 (0 turns evaluation off)")
+    value = config.eval_samples
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= MIN_EVAL_SAMPLES,
+           f"config.eval_samples={value!r} must be an integer >= {MIN_EVAL_SAMPLES}")
+    name = config.best_metric
+    if name == "none":
+        return
+    allowed = evaluate.metric_names(config.data)
+    _check(name in allowed, f"unknown best_metric {name!r} (config.best_metric) for "
+           f"config.data.name={config.data.name!r}; allowed: none, " + ", ".join(allowed))
+    _check(config.eval_every > 0, f"config.best_metric={name!r} needs config.eval_every > 0 "
+           "(the evaluations that pick the best checkpoint)")
+
+
+def from_json(saved: dict) -> ml_collections.ConfigDict:
+    """The config a run saved as ``config.json``, on top of today's defaults.
+
+    Fields the run did not know get their defaults; JSON lists become tuples where
+    the schema holds a tuple. Unknown fields are kept, for :func:`validate` to name.
+    """
+    config = base_config()
+
+    def merge(target, values):
+        for key, value in values.items():
+            current = target.get(key) if key in target else None
+            if isinstance(value, dict) and isinstance(current, ml_collections.ConfigDict):
+                merge(current, value)
+                continue
+            if isinstance(value, list):
+                value = tuple(value)
+            with target.ignore_type():
+                target[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) \
+                    else value
+
+    merge(config, saved)
+    return config
+
+
 def data_shape(config) -> tuple[int, ...]:
     """The shape of one real example, from the mixture or the TFDS metadata."""
     if synthetic.is_synthetic(config.data.name):
@@ -218,6 +274,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
            f"config.instance_noise_steps={config.instance_noise_steps} needs "
            "config.instance_noise > 0 (the noise it anneals)")
     _check_data_fields(config.data)
+    _check_eval_fields(config)
     _check(config.compute_dtype in COMPUTE_DTYPES,
            f"config.compute_dtype={config.compute_dtype!r} is not allowed; allowed: "
            + ", ".join(COMPUTE_DTYPES))

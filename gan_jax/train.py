@@ -9,9 +9,15 @@ Faults: a workdir whose run the config cannot continue is refused before any
 compile; SIGTERM/SIGINT save a checkpoint and return (gan_jax/preemption.py);
 non-finite metrics or parameters raise DivergenceError before anything is saved.
 
-Outputs in ``workdir``: ``checkpoints/`` (orbax), ``metrics.jsonl``,
-``tensorboard/`` event files, ``samples/`` pictures (image grids, or scatter
-plots over the data density for toys) and ``config.json``.
+Evaluation (``config.eval_every`` > 0): every eval_every steps and at the last
+step, G's samples are scored (gan_jax/eval/evaluate.py) and the ``eval/`` metrics
+join that step's row; with ``config.best_metric`` set, the state whose evaluation
+beats every earlier one is saved in ``best_checkpoint/``. Evaluating reads the
+state and never changes it, nor any random key of training.
+
+Outputs in ``workdir``: ``checkpoints/`` (orbax), ``best_checkpoint/`` (orbax, one
+step), ``metrics.jsonl``, ``tensorboard/`` event files, ``samples/`` pictures (image
+grids, or scatter plots over the data density for toys) and ``config.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from jax.experimental import multihost_utils
 from gan_jax import checkpointing, plotting, preemption, state as state_lib, steps
 from gan_jax.configs import ConfigError, validate
 from gan_jax.data import synthetic
-from gan_jax.eval import modes
+from gan_jax.eval import evaluate as evaluate_lib, modes
 from gan_jax.metric_writer import MetricWriter
 
 _SAMPLE_KEY = 0x5A4D  # folded into the seed for the fixed latents of pictures
@@ -98,8 +104,8 @@ def _make_data(config, mesh, start_step: int):
 # the shapes in the state, or the data and random numbers the run continues with.
 RESUME_FIELDS = ("model", "data.name", "optim.g.name", "optim.d.name", "seed", "batch_size",
                  "n_disc", "unroll_steps", "compute_dtype")
-_RUN_OUTPUTS = ("checkpoints", "damaged_checkpoints", "metrics.jsonl", "config.json", "samples",
-                "tensorboard")
+_RUN_OUTPUTS = ("checkpoints", "damaged_checkpoints", "best_checkpoint", "metrics.jsonl",
+                "eval.jsonl", "config.json", "samples", "tensorboard")
 
 
 def _field(tree: dict, dotted: str):
@@ -197,6 +203,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     mixture, sampler, batches = _make_data(config, mesh, start_step)
     train_step = steps.parallelize(gan, mesh, config.batch_size, sampler)
     draw = _Sampler(config, gan, workdir, mixture)
+    evaluation = evaluate_lib.Evaluation(config, gan) if config.eval_every else None
+    best_ckpt, best = _open_best(config, workdir, evaluation)
     writer = MetricWriter(workdir)
     examples_per_step = config.batch_size // jax.process_count() * config.n_disc
 
@@ -223,7 +231,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                 preempted = watcher.reached(step)
                 log = step % config.log_every == 0 or last
                 save = step % config.checkpoint_every == 0 or last or preempted
-                if log or save:
+                evaluate = evaluation is not None and (step % config.eval_every == 0 or last)
+                if log or save or evaluate:
                     fetched = jax.device_get(pending)
                     _check_finite(fetched, step, state, ckpt)
                 scalars: dict[str, float] = {}
@@ -234,18 +243,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                     last_log_time, last_log_step, pending = now, step, []
                 if step % config.sample_every == 0 or last:
                     scalars.update(draw(state, step))
+                text = {}
+                if evaluate:
+                    evaluated = evaluation(state)
+                    last_log_time += evaluated["eval_seconds"]  # steps_per_sec: training only
+                    scalars.update(evaluated)
+                    text = {"eval_reference": evaluation.reference_key}
+                    scalars["eval_samples"] = float(evaluation.n)
                 if scalars:
-                    writer.write_scalars(step, scalars)
+                    writer.write_scalars(step, scalars, text)
                     if progress is not None:
                         progress.set_postfix({k: f"{scalars[k]:.3g}" for k in ("d_loss",
                                               "g_loss", "modes_captured") if k in scalars})
                 if save:
                     ckpt.save(step, state, meta(step))
+                if evaluate and best is not None and best.improves(evaluated):
+                    _save_best(best_ckpt, best, step, state, meta(step), evaluated)
                 if preempted:
                     break
     finally:
-        ckpt.wait()
-        ckpt.close()
+        for manager in (ckpt, best_ckpt):
+            if manager is not None:
+                manager.wait()
+                manager.close()
         writer.close()
     if progress is not None:
         progress.close()
@@ -254,9 +274,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
               f"{ckpt.step_path(step)}; rerun the same command to resume")
     elif step > start_step:
         print(f"Trained to step {step}; outputs in {workdir}")
+    if best is not None and best.step is not None and jax.process_index() == 0:
+        print(f"Best checkpoint: step {best.step}, {best.metric} = {best.value:.6g}, in "
+              f"{best_ckpt.step_path(best.step)}")
     else:
         print(f"Nothing to do: the checkpoint in {workdir} is already at step {start_step}")
     return state
+
+
+def _open_best(config, workdir: str, evaluation):
+    """(Checkpointer of ``best_checkpoint/``, Best read back from it), or (None, None)."""
+    if config.best_metric == "none":
+        return None, None
+    best_ckpt = checkpointing.Checkpointer(os.path.join(workdir, "best_checkpoint"), 1)
+    step = best_ckpt.latest_step()
+    record = None
+    if step is not None:
+        try:
+            record = best_ckpt.restore_meta(step).get("best")
+        except Exception as e:  # noqa: BLE001  (unreadable: the next evaluation replaces it)
+            logging.warning("best checkpoint of step %d unreadable (%s); it will be replaced",
+                            step, e)
+    best = evaluate_lib.Best(config.best_metric, evaluation.reference_key, record)
+    if record is not None and best.value is None:
+        print(f"The best checkpoint (step {record.get('step')}) was chosen by "
+              f"{record.get('metric')} against {record.get('reference_key')}, not "
+              f"{config.best_metric} against {evaluation.reference_key}; the next "
+              "evaluation replaces it")
+    return best_ckpt, best
+
+
+def _save_best(best_ckpt, best, step: int, state, meta: dict, evaluated: dict) -> None:
+    """Replaces the best checkpoint by ``state`` (``_check_finite`` passed at ``step``)."""
+    # A best of a later step can only be left by a run resumed from an earlier
+    # checkpoint that changed a schedule or learning rate; the new best replaces it.
+    for old in best_ckpt.all_steps():
+        if old >= step:
+            best_ckpt.delete(old)
+    best_ckpt.save(step, state, {**meta, "best": best.record(step, evaluated)})
 
 
 class DivergenceError(RuntimeError):
