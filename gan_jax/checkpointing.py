@@ -47,8 +47,7 @@ class Checkpointer:
         self.directory = os.path.abspath(directory)
         self._manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
-                                                 read_only=not create),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
             item_names=("state", "meta"),
         )
 

@@ -5,6 +5,9 @@
         --config.num_steps=2000 --config.loss=minimax
 
     gan-jax data prepare mnist            # see gan_jax/data/prepare.py
+    gan-jax eval --workdir /tmp/default [--checkpoint latest|best|STEP]   # gan_jax/eval/cli.py
+    gan-jax sample --workdir /tmp/default --num 64 --out /tmp/samples
+    gan-jax features train mnist5k        # see gan_jax/eval/feature_net.py
 
 ``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
 any field can be overridden with ``--config.<field>=<value>``. Rerunning the
@@ -68,11 +71,20 @@ def main(argv) -> None:
 
 
 def run() -> None:
-    """Console script ``gan-jax``; ``gan-jax data prepare NAME`` prepares a dataset."""
+    """Console script ``gan-jax``: training, or the commands ``data prepare``, ``eval``,
+    ``sample`` and ``features train``."""
     if sys.argv[1:3] == ["data", "prepare"]:
         from gan_jax.data import prepare
 
         sys.exit(prepare.main(sys.argv[3:]))
+    if sys.argv[1:2] in (["eval"], ["sample"]):
+        from gan_jax.eval import cli
+
+        sys.exit(cli.main(sys.argv[1:]))
+    if sys.argv[1:2] == ["features"]:
+        from gan_jax.eval import feature_net
+
+        sys.exit(feature_net.main(sys.argv[2:]))
     app.run(main)
 
 

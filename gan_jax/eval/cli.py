@@ -1,0 +1,223 @@
+"""``gan-jax eval`` and ``gan-jax sample``: evaluate or draw from a run's checkpoint.
+
+    gan-jax eval --workdir W [--checkpoint latest|best|STEP] [--num_samples N]
+    gan-jax sample --workdir W [--checkpoint latest|best|STEP] --num N --out PATH [--seed S]
+
+Both read the run's ``W/config.json`` and restore one checkpoint: ``latest`` (the
+newest in ``W/checkpoints/``, the default), ``best`` (``W/best_checkpoint/``, kept
+by ``config.best_metric``) or a step number in ``W/checkpoints/``.
+
+``eval`` scores N generated samples (default: the run's ``eval_samples``, or
+``num_toy_samples`` for toys) with the same latents training's evaluation uses, prints
+the metrics with their reference key and appends them as one row to ``W/eval.jsonl``
+(the run's file of evaluations; ``metrics.jsonl`` stays the training log).
+``sample`` writes ``PATH.npz`` (``samples`` [N, *data_shape] float32, ``latents``
+[N, latent_dim] float32) and ``PATH.png`` (an image grid of at most 256, or the toy
+samples over the data density).
+
+Mistakes (no such workdir, no checkpoint, an unreadable one, a bad
+``--checkpoint``) are one line on stderr with exit status 2, before anything is
+written; a checkpoint is never moved or changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+_SAMPLE_CLI_KEY = 0x5C11  # folded into --seed for the latents of `gan-jax sample`
+_GRID_MAX = 256           # images drawn in the PNG of `gan-jax sample`
+
+
+class RunError(ValueError):
+    """The workdir or checkpoint cannot be used; the message is one line."""
+
+
+def _parser(command: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"gan-jax {command}")
+    p.add_argument("--workdir", required=True, help="a run's workdir (holds config.json)")
+    p.add_argument("--checkpoint", default="latest",
+                   help="latest (default), best, or a step number in WORKDIR/checkpoints")
+    return p
+
+
+def _args(command: str, argv: list[str]) -> argparse.Namespace:
+    p = _parser(command)
+    if command == "eval":
+        p.add_argument("--num_samples", type=int, default=None,
+                       help="generated samples (default: the run's eval_samples; toys: "
+                            "num_toy_samples)")
+    else:
+        p.add_argument("--num", type=int, required=True, help="samples to draw")
+        p.add_argument("--out", required=True, help="PATH: writes PATH.npz and PATH.png")
+        p.add_argument("--seed", type=int, default=0, help="seed of the latents")
+    return p.parse_args(argv)
+
+
+def load_run(workdir: str, which: str):
+    """(config, gan, state, meta, checkpoint path) of ``which`` checkpoint of ``workdir``."""
+    from gan_jax import checkpointing, configs, state as state_lib
+
+    if not os.path.isdir(workdir):
+        raise RunError(f"no such workdir: {workdir}")
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(config_path):
+        raise RunError(f"{workdir} holds no config.json: not a gan_jax workdir")
+    try:
+        with open(config_path) as f:
+            config = configs.from_json(json.load(f))
+    except (OSError, ValueError, TypeError) as e:
+        raise RunError(f"{config_path} cannot be read ({e}); it is not a gan_jax "
+                       "config") from None
+    if which == "best":
+        directory = os.path.join(workdir, "best_checkpoint")
+    elif which == "latest" or which.isdigit():
+        directory = os.path.join(workdir, "checkpoints")
+    else:
+        raise RunError(f"unknown --checkpoint value {which!r}; allowed: latest, best or a "
+                       "step number")
+    found = sorted(int(n) for n in os.listdir(directory) if n.isdigit()) \
+        if os.path.isdir(directory) else []
+    if not found:
+        hint = ("the run kept no best checkpoint (set config.eval_every and "
+                "config.best_metric)" if which == "best" else "train first")
+        raise RunError(f"no checkpoint in {directory}; {hint}")
+    step = found[-1] if which in ("latest", "best") else int(which)
+    if step not in found:
+        raise RunError(f"no checkpoint of step {step} in {directory}; steps there: "
+                       + ", ".join(map(str, found)))
+    shape = configs.validate(config)
+    gan = state_lib.make_gan(config, shape, axis_name=None)
+    template = state_lib.init_state(gan, config.seed)
+    ckpt = checkpointing.Checkpointer(directory, create=False)
+    try:
+        state, meta = ckpt.restore(step, template)
+    except Exception as e:  # noqa: BLE001  (any failure to read means damaged)
+        raise RunError(f"the checkpoint of step {step} in {ckpt.step_path(step)} cannot be "
+                       f"read ({checkpointing._one_line(e, 200)}); choose another with "
+                       "--checkpoint (steps there: " + ", ".join(map(str, found)) + ")") from None
+    finally:
+        ckpt.close()
+    return config, gan, state, meta, ckpt.step_path(step)
+
+
+# (metric key, printed name) in the order `gan-jax eval` prints them.
+_IMAGE_ROWS = (("fd_lenet", "FD-LeNet"), ("kid", "KID"), ("precision", "precision"),
+               ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
+               ("classifier_score", "classifier score"))
+_TOY_ROWS = (("modes_captured", "modes captured"), ("high_quality", "high-quality share"),
+             ("reverse_kl", "reverse KL"), ("parzen_ll", "Parzen log-likelihood"),
+             ("parzen_sigma", "Parzen sigma"))
+
+
+def format_metrics(metrics: dict[str, float]) -> list[str]:
+    """Lines ``name  value [± std]`` for the metrics present, in the fixed order."""
+    lines = []
+    for key, name in (*_IMAGE_ROWS, *_TOY_ROWS):
+        if key not in metrics:
+            continue
+        value = f"{metrics[key]:.6g}"
+        if f"{key}_std" in metrics:
+            value += f" ± {metrics[key + '_std']:.2g}"
+        lines.append(f"  {name:<22}{value}")
+    return lines
+
+
+def evaluate_run(workdir: str, which: str = "latest", num_samples: int | None = None) -> dict:
+    """Evaluates a checkpoint of ``workdir``; prints and appends a row to ``eval.jsonl``."""
+    from gan_jax.eval import evaluate
+
+    if num_samples is not None and num_samples < _min_samples():
+        raise RunError(f"--num_samples={num_samples} must be at least {_min_samples()}")
+    config, gan, state, meta, path = load_run(workdir, which)
+    step = int(meta["step"])
+    start = time.perf_counter()
+    evaluation = evaluate.Evaluation(config, gan, num_samples)
+    scores = evaluation(state)
+    seconds = time.perf_counter() - start
+    metrics = {k[len(evaluate.PREFIX):]: v for k, v in scores.items()
+               if k.startswith(evaluate.PREFIX)}
+    row = {"step": step, "checkpoint": which, "checkpoint_path": path,
+           **{evaluate.PREFIX + k: v for k, v in metrics.items()},
+           "eval_reference": evaluation.reference_key, "eval_samples": evaluation.n,
+           "eval_seconds": seconds,
+           "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    print(f"Evaluation of {path} (step {step}, {which}) on {evaluation.n} samples")
+    print(f"  reference: {evaluation.reference_key}")
+    print("\n".join(format_metrics(metrics)))
+    with open(os.path.join(workdir, "eval.jsonl"), "a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"Took {seconds:.1f} s (model building and evaluator set-up included); "
+          f"appended to {os.path.join(workdir, 'eval.jsonl')}")
+    return row
+
+
+def _min_samples() -> int:
+    from gan_jax.configs import MIN_EVAL_SAMPLES
+
+    return MIN_EVAL_SAMPLES
+
+
+def sample_run(workdir: str, which: str, num: int, out: str, seed: int = 0) -> tuple[str, str]:
+    """Draws ``num`` samples; writes ``out``.npz and ``out``.png; returns both paths."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from gan_jax import plotting, state as state_lib, steps
+    from gan_jax.data import synthetic
+
+    if num < 1:
+        raise RunError(f"--num={num} must be a positive integer")
+    base = out[:-4] if out.endswith(".npz") else out
+    parent = os.path.dirname(os.path.abspath(base))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise RunError(f"--out {out}: {parent} is not a directory")
+    config, gan, state, meta, path = load_run(workdir, which)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), _SAMPLE_CLI_KEY)
+    z = jax.random.normal(key, (num, gan.latent_dim), jnp.float32)
+    generate = jax.jit(lambda p, s, z: steps.generate(gan, p, s, z))
+    samples = np.concatenate([np.asarray(generate(
+        state_lib.sampling_params(state), state.g_batch_stats, z[i:i + 500]))
+        for i in range(0, num, 500)])
+    try:
+        os.makedirs(parent, exist_ok=True)
+        np.savez(base + ".npz", samples=samples, latents=np.asarray(z))
+        if synthetic.is_synthetic(config.data.name):
+            plotting.save_toy_plot(samples, synthetic.make_mixture(config.data), base + ".png",
+                                   title=f"step {int(meta['step'])}")
+        else:
+            plotting.save_image_grid(samples[:_GRID_MAX], base + ".png")
+    except OSError as e:
+        raise RunError(f"cannot write {base}.npz / .png: {e.strerror}") from None
+    print(f"Wrote {num} samples of {path} (step {int(meta['step'])}) to {base}.npz and "
+          f"{base}.png")
+    return base + ".npz", base + ".png"
+
+
+def main(argv: list[str]) -> int:
+    """``argv``: ``["eval", ...]`` or ``["sample", ...]``; returns the exit status."""
+    command, rest = argv[0], argv[1:]
+    args = _args(command, rest)
+    from absl import logging
+
+    from gan_jax.configs import ConfigError
+
+    logging.set_verbosity(logging.WARNING)
+    try:
+        if command == "eval":
+            evaluate_run(args.workdir, args.checkpoint, args.num_samples)
+        else:
+            sample_run(args.workdir, args.checkpoint, args.num, args.out, args.seed)
+    except (RunError, ConfigError) as e:
+        print(f"gan-jax: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
