@@ -2,6 +2,7 @@
 
 import glob
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -77,6 +78,14 @@ def _set(config, field, value):
     ("checkpoint_every", -5, "config.checkpoint_every=-5 must be a positive integer"),
     ("max_checkpoints", 0, "config.max_checkpoints=0 must be a positive integer"),
     ("ema_decay", float("inf"), "config.ema_decay=inf must be in [0, 1)"),
+    ("eval_every", -1, "config.eval_every=-1 must be an integer >= 0 (0 turns evaluation off)"),
+    ("eval_every", 2.5, "config.eval_every=2.5 must be an integer >= 0"),
+    ("eval_samples", 10, "config.eval_samples=10 must be an integer >= 100"),
+    ("best_metric", "fid", "unknown best_metric 'fid' (config.best_metric) for "
+     "config.data.name='ring8'; allowed: none, modes_captured, high_quality, reverse_kl"),
+    ("best_metric", "fd_lenet", "unknown best_metric 'fd_lenet' (config.best_metric)"),
+    ("best_metric", "high_quality", "config.best_metric='high_quality' needs "
+     "config.eval_every > 0"),
 ])
 def test_bad_field_is_one_clear_line(field, value, message):
     config = base_config()
@@ -120,3 +129,35 @@ def test_command_line_prints_one_line_and_exits_2(tmp_path):
     assert lines[-1].startswith("gan-jax: error: unknown loss 'hinge2' (config.loss)")
     assert "Traceback" not in out.stderr
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
+    config = base_config()
+    config.eval_every = 10
+    config.best_metric = "parzen_ll"
+    with pytest.raises(ConfigError, match="allowed: none, modes_captured, high_quality, "
+                                          "reverse_kl$"):
+        validate(config, num_devices=1)
+    config.data.name = "gauss1d"
+    validate(config, num_devices=1)
+    config.data.name, config.model.name, config.best_metric = "mnist", "dcgan", "parzen_ll"
+    with tfds.testing.mock_data(num_examples=8):
+        with pytest.raises(ConfigError, match="allowed: none, fd_lenet, kid, precision, recall, "
+                                              "density, coverage, classifier_score$"):
+            validate(config, num_devices=1)
+        config.best_metric = "fd_lenet"
+        validate(config, num_devices=1)
+
+
+def test_saved_config_json_reads_back_equal():
+    from gan_jax.configs import from_json
+
+    config = load_config(os.path.join(ROOT, "experiments", "configs", "gauss1d.py"))
+    config.data.weights = (1.0,)
+    config.optim.d.eps_root = 1e-8
+    back = from_json(json.loads(config.to_json()))
+    assert back.to_dict() == config.to_dict()
+    assert isinstance(back.data.means, tuple)
+    old = json.loads(config.to_json())
+    del old["eval_every"], old["best_metric"]  # a run saved before these fields existed
+    assert from_json(old).eval_every == 0 and from_json(old).best_metric == "none"

@@ -142,3 +142,85 @@ def test_train_loop_compiles_the_step_once(tmp_path, monkeypatch):
     monkeypatch.setattr(steps, "parallelize", recording)
     train_and_evaluate(toy_config(12), str(tmp_path / "run"))
     assert len(made) == 1 and made[0]._cache_size() == 1
+
+
+
+def eval_config(steps=30):
+    c = toy_config(steps)
+    c.eval_every, c.best_metric, c.sample_every = 10, "high_quality", 1000
+    return c
+
+
+def best_meta(workdir):
+    ckpt = checkpointing.Checkpointer(os.path.join(workdir, "best_checkpoint"), create=False)
+    (step,) = ckpt.all_steps()
+    meta = ckpt.restore_meta(step)
+    ckpt.close()
+    return step, meta["best"]
+
+
+def restore_best(workdir):
+    c = eval_config()
+    template = state_lib.init_state(state_lib.make_gan(c, (2,)), c.seed)
+    ckpt = checkpointing.Checkpointer(os.path.join(workdir, "best_checkpoint"), create=False)
+    state, _ = ckpt.restore(ckpt.latest_step(), template)
+    ckpt.close()
+    return jax.device_get(state)
+
+
+def test_evaluation_logs_keeps_the_best_and_leaves_training_bit_identical(tmp_path):
+    c = eval_config(30)
+    c.eval_every, c.best_metric = 0, "none"
+    plain = train_and_evaluate(c, str(tmp_path / "plain"))
+    workdir = str(tmp_path / "eval")
+    evaluated = train_and_evaluate(eval_config(30), workdir)
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, _params(plain), _params(evaluated))))
+    rows = metric_writer.read_metrics(workdir)
+    evals = [r for r in rows if "eval/high_quality" in r]
+    assert [r["step"] for r in evals] == [10, 20, 30]
+    for r in evals:
+        assert r["eval_reference"] == "ring8/mixture-413533e1/n500" and r["eval_samples"] == 500
+        assert {"eval/modes_captured", "eval/reverse_kl", "eval_seconds"} <= set(r)
+    values = [r["eval/high_quality"] for r in evals]
+    step, best = best_meta(workdir)
+    first_max = evals[int(np.argmax(values))]  # ties keep the earlier step
+    assert step == best["step"] == first_max["step"] and best["value"] == max(values)
+    assert best["metric"] == "high_quality" and best["reference_key"] == r["eval_reference"]
+    assert best["metrics"]["reverse_kl"] == first_max["eval/reverse_kl"]
+    assert os.listdir(os.path.join(workdir, "best_checkpoint")) == [str(step)]
+
+
+def test_the_best_survives_worse_evaluations_resume_and_divergence(tmp_path, monkeypatch):
+    """Scripted high_quality 0.2, 0.5, 0.3 | resume | 0.4, 0.45: the best stays at step 20.
+
+    Then a continuation diverges before its first evaluation (step 60, the first step
+    that fetches metrics): under a new best_metric any finite evaluation would replace
+    the best, yet the best checkpoint is untouched.
+    """
+    from gan_jax.eval import toy_eval
+    from gan_jax.train import DivergenceError
+
+    script = iter([0.2, 0.5, 0.3, 0.4, 0.45])
+    real_call = toy_eval.ToyEvaluator.__call__
+
+    def scripted(self, samples):
+        return {**real_call(self, samples), "high_quality": next(script)}
+
+    monkeypatch.setattr(toy_eval.ToyEvaluator, "__call__", scripted)
+    workdir = str(tmp_path)
+    train_and_evaluate(eval_config(30), workdir)
+    assert best_meta(workdir)[0] == 20
+    state_at_20 = restore_best(workdir)
+    train_and_evaluate(eval_config(50), workdir)
+    step, best = best_meta(workdir)
+    assert (step, best["value"]) == (20, 0.5)
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, state_at_20, restore_best(workdir))))
+
+    c = eval_config(80)
+    c.log_every = c.checkpoint_every = 1000
+    c.best_metric = "reverse_kl"
+    c.optim.g.lr = c.optim.d.lr = 1e30  # blows up within a few steps
+    with pytest.raises(DivergenceError, match=r"at step (5[1-9]|60);"):
+        train_and_evaluate(c, workdir)
+    assert best_meta(workdir)[0] == 20
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, state_at_20, restore_best(workdir))))
