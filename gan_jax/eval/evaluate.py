@@ -71,14 +71,25 @@ def num_samples(config) -> int:
 
 
 def make_evaluator(config, n: int):
-    """The data's evaluator for ``n`` samples: a callable with a ``reference_key``."""
+    """The data's evaluator for ``n`` samples: a callable with a ``reference_key``.
+
+    An image evaluator loads (or, the first time, trains) the dataset's feature network
+    and the real data's statistics; what stops it (a dataset without a feature network,
+    more samples than the split holds, data not prepared) is one ConfigError line.
+    """
+    from gan_jax.configs import ConfigError
+
     if synthetic.is_synthetic(config.data.name):
         from gan_jax.eval.toy_eval import ToyEvaluator
 
         return ToyEvaluator(config.data, n)
     from gan_jax.eval.image_eval import ImageEvaluator
 
-    return ImageEvaluator(config.data, n)
+    try:
+        return ImageEvaluator(config.data, n)
+    except ValueError as e:
+        raise ConfigError(f"cannot evaluate {config.data.name!r} (config.eval_every="
+                          f"{config.eval_every}): {e}") from None
 
 
 class Evaluation:
@@ -118,7 +129,12 @@ class Evaluation:
         ``eval_seconds`` (the time it took, generation included)."""
         start = time.perf_counter()
         samples = self.samples(state)
-        raw = self.evaluator(samples) if self.evaluator is not None else {}
+        if self.evaluator is None:
+            raw = {}
+        elif self.is_image and not np.all(np.isfinite(samples)):
+            raw = dict.fromkeys(IMAGE_KEYS, float("nan"))  # never a best; the log shows it
+        else:
+            raw = self.evaluator(samples)
         if self._shared:
             values = np.array([raw.get(k, np.nan) for k in IMAGE_KEYS], np.float64)
             values = np.asarray(multihost_utils.broadcast_one_to_all(values)).tolist()
