@@ -9,7 +9,8 @@ or raw low-dimensional data.
 All computations run on the host in float64 NumPy (``numpy.linalg.eigh`` for
 the matrix square root). The symmetric eigen-decomposition form is used on
 purpose: it is the same computation ``jax.numpy.linalg.eigh`` performs on an
-accelerator, unlike the Schur-based ``scipy.linalg.sqrtm``.
+accelerator, unlike the Schur-based ``scipy.linalg.sqrtm``;
+:func:`frechet_distance_from_statistics_jax` is that computation in JAX.
 
 Metrics
 -------
@@ -97,6 +98,51 @@ def frechet_distance_from_statistics(
     diff = mu_a - mu_b
     value = float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * tr_covmean)
     return value
+
+
+def frechet_distance_from_statistics_jax(
+    mu_a, sigma_a, mu_b, sigma_b, dtype: str = "float64"
+) -> float:
+    """:func:`frechet_distance_from_statistics` in ``jax.numpy``, on JAX's default device.
+
+    The same eigh-only computation (``jnp.linalg.eigh`` runs on CPU, GPU and TPU,
+    unlike a Schur-based ``sqrtm``). ``dtype="float64"`` runs inside
+    ``jax.enable_x64(True)`` and agrees with the NumPy version to round-off;
+    ``"float32"`` is the fallback for backends without float64 (TPU) and is coarse:
+    round-off eigenvalues of about ``eps * max eigenvalue`` enter through their
+    square roots, which on singular covariances (dead ReLU units) costs ~0.5%
+    relative on gan_jax's LeNet statistics. gan_jax's evaluator therefore uses
+    the float64 NumPy version on the host: for d = 64 the eigh takes microseconds.
+    """
+    import jax
+
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    args = [np.asarray(v, dtype=np.float64) for v in (mu_a, sigma_a, mu_b, sigma_b)]
+    if args[0].shape != args[2].shape or args[1].shape != args[3].shape:
+        raise ValueError("statistics of the two sets have different shapes")
+    with jax.enable_x64(dtype == "float64"):
+        return float(_jax_frechet()(*(a.astype(dtype) for a in args)))
+
+
+def _jax_frechet():
+    import jax
+    import jax.numpy as jnp
+
+    def sqrt_psd(mat):
+        evals, evecs = jnp.linalg.eigh(0.5 * (mat + mat.T))
+        return (evecs * jnp.sqrt(jnp.clip(evals, 0.0, None))) @ evecs.T
+
+    @jax.jit
+    def fd(mu_a, sigma_a, mu_b, sigma_b):
+        sqrt_a = sqrt_psd(sigma_a)
+        inner = sqrt_a @ sigma_b @ sqrt_a
+        evals = jnp.linalg.eigvalsh(0.5 * (inner + inner.T))
+        diff = mu_a - mu_b
+        return (diff @ diff + jnp.trace(sigma_a) + jnp.trace(sigma_b)
+                - 2.0 * jnp.sum(jnp.sqrt(jnp.clip(evals, 0.0, None))))
+
+    return fd
 
 
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
