@@ -89,6 +89,7 @@ class ImageEvaluator:
       num_samples: how many real images make the reference (at most the split's size).
       split: the real split (default ``data_config.split``).
       seed: seeds the KID subsets.
+      kid_subsets: how many KID subsets (Binkowski et al. use 100 of 1,000).
       weights_dir: where shipped feature networks are looked up (default the package's).
 
     Raises ValueError (one line) for an unsupported dataset, a bad sample count, a
@@ -96,7 +97,8 @@ class ImageEvaluator:
     """
 
     def __init__(self, data_config, num_samples: int, *, split: str | None = None,
-                 seed: int = 0, weights_dir=None, log=print):
+                 seed: int = 0, kid_subsets: int = KID_SUBSETS, weights_dir=None,
+                 log=print):
         self.name = data_config.name
         self.recipe = check_supported(self.name)
         if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer) \
@@ -107,6 +109,9 @@ class ImageEvaluator:
         self.data_dir = data_config.data_dir
         self.split = data_config.split if split is None else split
         self.seed = int(seed)
+        if kid_subsets < 1:
+            raise ValueError(f"kid_subsets must be >= 1, got {kid_subsets}")
+        self.kid_subsets = int(kid_subsets)
         self.net = feature_net.load(self.name, self.data_dir, weights_dir=weights_dir, log=log)
         self.reference_key = f"{self.name}/{self.split}/{self.net.id}/n{self.num_samples}"
         self.reference_path = (reference_root(self.data_dir) / self.name
@@ -182,7 +187,7 @@ class ImageEvaluator:
         """The metrics from the network's outputs on the generated images."""
         mu, sigma = metrics.gaussian_statistics(feats)
         kid = metrics.kernel_inception_distance(self.real_features, feats,
-                                                num_subsets=KID_SUBSETS,
+                                                num_subsets=self.kid_subsets,
                                                 subset_size=KID_SUBSET_SIZE, seed=self.seed)
         prdc = metrics.precision_recall_density_coverage(self.real_features, feats, k=PRDC_K)
         logits = np.asarray(logits, np.float64)
