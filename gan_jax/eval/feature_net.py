@@ -75,7 +75,7 @@ RECIPES = {
     "mnist": Recipe((28, 28, 1), kernel=5, epochs=4, test_split="test"),
     "fashion_mnist": Recipe((28, 28, 1), kernel=5, epochs=8, test_split="test"),
     "mnist5k": Recipe((28, 28, 1), kernel=5, epochs=30, test_split=None),
-    "digits": Recipe((8, 8, 1), kernel=3, epochs=60, test_split=None, batch_size=64),
+    "digits": Recipe((8, 8, 1), kernel=3, epochs=25, test_split=None, batch_size=64),
 }
 HOLDOUT_FRACTION = 0.1
 
