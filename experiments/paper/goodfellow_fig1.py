@@ -69,7 +69,7 @@ def _fixed_g_sample(_, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
 def theorem1(x: np.ndarray, quick: bool) -> dict:
     """D trained alone against the fixed affine G; V(D) vs -log 4 + 2 JSD."""
     module, params = toys.train_discriminators(
-        "minimax", _fixed_g_sample, jnp.zeros((1,)), steps=600 if quick else 2000,
+        "minimax", _fixed_g_sample, jnp.zeros((1,)), steps=400 if quick else 2000,
         batch=256 if quick else 512, lr=1e-3, seed=3)
     logits = toys.scores(module, params, x[:, None])[0]
     p_data, p_g = toys.normal_pdf(x, 2.0, 0.5), toys.normal_pdf(x, *FIXED_G)
@@ -116,8 +116,8 @@ def training(x: np.ndarray, num_steps: int, snapshots: list[int]) -> list[dict]:
 def run(out_dir: str, quick: bool = False) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     x = np.linspace(-6.0, 8.0, 2801)
-    num_steps = 800 if quick else 3000
-    snapshots = ([0, 100, 300, num_steps] if quick else [0, 100, 300, 1000, num_steps])
+    num_steps = 400 if quick else 3000
+    snapshots = ([0, 100, num_steps] if quick else [0, 100, 300, 1000, num_steps])
     thm = theorem1(x, quick)
     frames = training(x, num_steps, snapshots)
     tol = TOLERANCE[quick]
