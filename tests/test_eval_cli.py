@@ -125,3 +125,38 @@ def test_the_console_command_dispatches_eval(ring8_run):
         "gan-jax: error: unknown --checkpoint value 'newest'; allowed: latest, best or a "
         "step number"]
     assert snapshot(ring8_run) == before
+
+
+IMAGE_LINES = ("FD-LeNet", "KID", "precision", "recall", "density", "coverage",
+               "classifier score")
+
+
+def test_eval_of_a_dcgan_mnist5k_run_prints_the_seven_image_metrics(tmp_path, capsys):
+    """One DCGAN step on mnist5k evaluated on 200 samples, in training and by the command."""
+    c = base_config()
+    c.data.name, c.model.name, c.model.latent_dim = "mnist5k", "dcgan", 16
+    c.batch_size, c.num_steps, c.num_samples, c.progress_bar = 16, 1, 16, False
+    c.log_every = c.checkpoint_every = c.sample_every = c.eval_every = 1
+    c.eval_samples, c.best_metric = 200, "fd_lenet"
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(c, workdir)
+    trained = metric_writer.read_metrics(workdir)[-1]
+    assert trained["eval_reference"].startswith("mnist5k/train/lenet-mnist5k-")
+    assert trained["eval_reference"].endswith("/n200")
+    assert cli.main(["eval", "--workdir", workdir, "--checkpoint", "best"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("  ")]
+    assert lines[0] == "  reference: " + trained["eval_reference"]
+    assert [line[2:24].strip() for line in lines[1:]] == list(IMAGE_LINES), out
+    row = metric_writer.read_metrics(workdir, "eval.jsonl")[-1]
+    assert row["step"] == 1 and row["eval_reference"] == trained["eval_reference"]
+    for key in ("fd_lenet", "kid", "precision", "recall", "density", "coverage",
+                "classifier_score"):
+        assert np.isfinite(row["eval/" + key]), key
+        np.testing.assert_allclose(row["eval/" + key], trained["eval/" + key], rtol=1e-6,
+                                   err_msg=key)
+    out_path = str(tmp_path / "digits")
+    assert cli.main(["sample", "--workdir", workdir, "--num", "20", "--out", out_path]) == 0
+    samples = np.load(out_path + ".npz")["samples"]
+    assert samples.shape == (20, 28, 28, 1) and np.abs(samples).max() <= 1.0
+    assert os.path.getsize(out_path + ".png") > 1000
