@@ -27,13 +27,14 @@ over seeds of the FD-LeNet of the final generator; the best over the evaluated
 checkpoints is reported beside it. Absolute values are not comparable with the
 paper's FID (Inception features there, LeNet features here; far shorter runs).
 
-Runs train through ``gan_jax.sweep``, every loss of one seed before the next seed, one
-workdir per loss and seed under ``--workdir`` (default ``workdirs/paper/lucic_losses``;
-about 140 MB per checkpoint, 5 kept per run). Rerunning the command skips finished runs,
-resumes unfinished ones and reuses the FD scores already computed (``fd_lenet.json``
-beside each run). ``--finished_only`` trains nothing and writes the record of the runs
-finished so far, saying how many of the planned runs it holds. ``--data_dir`` is the TFDS
-data dir holding ``mnist`` (default: the config's, ``~/tensorflow_datasets``).
+Runs train through ``gan_jax.sweep``, every loss of one seed (cheapest first) before the
+next seed, one workdir per loss and seed under ``--workdir`` (default
+``workdirs/paper/lucic_losses``; about 140 MB per checkpoint, 5 kept per run). Rerunning
+the command skips finished runs, resumes unfinished ones and reuses the FD scores already
+computed (``fd_lenet.json`` beside each run). ``--finished_only`` trains nothing and
+writes the record of the runs finished so far, saying how many of the planned runs it
+holds. ``--data_dir`` is the TFDS data dir holding ``mnist`` (default: the config's,
+``~/tensorflow_datasets``).
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def sweep_definition(settings: dict[str, Any], data_dir: str | None) -> dict[str
         "data.name": settings["dataset"], "num_steps": settings["num_steps"],
         "checkpoint_every": every, "max_checkpoints": settings["evaluations"] + 1,
         "log_every": min(100, every), "sample_every": settings["num_steps"],
-        "progress_bar": False}
+        # Scoring reads the checkpoints afterwards (against the test split, one latent
+        # batch for every run), so the runs skip the config's own periodic evaluation.
+        "eval_every": 0, "best_metric": "none", "progress_bar": False}
     if data_dir is not None:
         common_overrides["data.data_dir"] = data_dir
     chosen = [(name, overrides) for name, overrides, _ in LOSSES
@@ -111,16 +114,41 @@ def sweep_definition(settings: dict[str, Any], data_dir: str | None) -> dict[str
             "seeds": settings["seeds"]}
 
 
-def train_all(definition: dict[str, Any], workdir: str) -> None:
-    """Trains every unfinished run, seed by seed (every loss of seed 0 first), so that an
-    interrupted sweep leaves whole seeds; raises if a run failed."""
+def _finished(run: dict[str, Any]) -> bool:
+    """Whether the run has a result.json of its final step.
+
+    A run stopped by SIGTERM returns normally from training, so the sweep writes its
+    result.json too; the step it reached tells the two apart.
+    """
     from gan_jax import sweep
 
+    path = os.path.join(run["workdir"], sweep.RESULT_FILE)
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        return json.load(f)["metrics"].get("step") == run["overrides"]["num_steps"]
+
+
+def _cost(overrides: dict[str, Any]) -> float:
+    """Relative cost of one G step: D steps per G step, a gradient penalty about 1.5x."""
+    return overrides.get("n_disc", 1) * (1.5 if overrides.get("penalty") else 1.0)
+
+
+def train_all(definition: dict[str, Any], workdir: str) -> None:
+    """Trains every unfinished run, seed by seed and, within a seed, the cheapest losses
+    first, so that an interrupted sweep holds as many losses as it can; raises if a run
+    failed."""
+    from gan_jax import sweep
+
+    for run in sweep.plan(definition, workdir):
+        stale = os.path.join(run["workdir"], sweep.RESULT_FILE)
+        if os.path.exists(stale) and not _finished(run):
+            os.remove(stale)  # stopped early: resume it
+    by_cost = sorted(definition["variants"], key=lambda v: _cost(v[1]))
     for seed in definition["seeds"]:
-        sweep.run_sweep({**definition, "seeds": [seed]}, workdir)
+        sweep.run_sweep({**definition, "variants": by_cost, "seeds": [seed]}, workdir)
     runs = sweep.plan(definition, workdir)
-    failed = [r["workdir"] for r in runs
-              if not os.path.exists(os.path.join(r["workdir"], sweep.RESULT_FILE))]
+    failed = [r["workdir"] for r in runs if not _finished(r)]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(runs)} runs did not finish (see log.txt "
                            f"in {', '.join(failed)}); rerun the command to retry them")
@@ -261,12 +289,17 @@ def plot(per_loss, summary, grids, path: str) -> None:
             ylabel="ours: final FD-LeNet (mean ± std over seeds)",
             title=f"ours against the paper (Spearman {rho:.2f})")
     ax3 = fig.add_subplot(1, 3, 3)
-    rows = [np.concatenate(list(grids[n][:, :, :, 0]), axis=1) for n in names]
-    ax3.imshow(np.concatenate(rows, axis=0), cmap="gray", vmin=-1, vmax=1)
-    side = grids[names[0]].shape[1]
-    ax3.set_yticks([side * (i + 0.5) for i in range(len(names))], names)
+    # Two rows of eight samples per loss, a white line between losses.
+    blocks = []
+    for n in names:
+        tiles = grids[n][:16, :, :, 0]
+        rows = [np.concatenate(list(tiles[i:i + 8]), axis=1) for i in (0, 8)]
+        blocks += [*rows, np.ones((2, rows[0].shape[1]))]
+    ax3.imshow(np.concatenate(blocks, axis=0), cmap="gray", vmin=-1, vmax=1)
+    height = 2 * grids[names[0]].shape[1] + 2
+    ax3.set_yticks([height * (i + 0.5) for i in range(len(names))], names)
     ax3.set_xticks([])
-    ax3.set_title("final samples (seed 0)")
+    ax3.set_title("final samples (first seed)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -276,10 +309,6 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
-def _finished(run: dict[str, Any]) -> bool:
-    from gan_jax import sweep
-
-    return os.path.exists(os.path.join(run["workdir"], sweep.RESULT_FILE))
 
 
 def _run_seconds(run: dict[str, Any]) -> float:
@@ -321,7 +350,7 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
     grids = {}
     for r in done:
         first = r["variant"] not in grids
-        result = scorer.score_run(r, grid=10 if first else 0)
+        result = scorer.score_run(r, grid=16 if first else 0)
         grid = result.pop("grid")
         if first:
             grids[r["variant"]] = grid
