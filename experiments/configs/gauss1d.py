@@ -27,6 +27,6 @@ def get_config():
     c.log_every = 100
     c.sample_every = 500
     c.checkpoint_every = 1000
-    c.eval_every = 500                # mode statistics and Parzen log-likelihood, 2,500 samples
+    c.eval_every = 1000               # mode statistics and Parzen log-likelihood, 2,500 samples
     c.best_metric = "parzen_ll"
     return c
