@@ -43,7 +43,7 @@ def run(out_dir: str, quick: bool = False) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     shifts = (np.array([0.0, 0.5, 1.0, 2.0, 3.0, 5.0]) if quick else
               np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0]))
-    steps = 600 if quick else 2000
+    steps = 500 if quick else 2000
     module, params = toys.train_discriminators(
         "minimax", _sample, jnp.asarray(shifts, jnp.float32), steps=steps,
         batch=256 if quick else 512, lr=1e-3)

@@ -91,7 +91,8 @@ def train_discriminators(loss: str, sample: PairSampler, pairs: Any, *, steps: i
     module = discriminator(hidden, depth)
     tx = optax.adam(lr)
     n_pairs = jax.tree.leaves(pairs)[0].shape[0]
-    d = sample(jax.tree.map(lambda a: a[0], pairs), jax.random.PRNGKey(0), 1)[0].shape[1]
+    d = jax.eval_shape(lambda: sample(jax.tree.map(lambda a: a[0], pairs),
+                                      jax.random.PRNGKey(0), 1))[0].shape[1]
 
     def init(key):
         params = module.init(key, jnp.zeros((1, d), jnp.float32))["params"]
