@@ -12,6 +12,10 @@ the 10,000 steps take about 75 minutes; minutes on one GPU with the
 ``:gpu`` variant (64 examples per device, bfloat16 layers).
 A good result: the grids in workdir/samples/ show shirts, trousers, shoes and
 bags with clear outlines by step 5,000.
+Evaluation: every 1,000 steps FD-LeNet, KID, precision/recall, density/coverage and
+the classifier score of 5,000 samples against 5,000 real training images (``eval/`` in
+metrics.jsonl; ~2.5% of the run); workdir/best_checkpoint/ keeps the lowest FD-LeNet,
+and ``gan-jax eval --workdir W --checkpoint best`` prints its numbers.
 """
 
 from gan_jax.configs import dcgan_image_config

@@ -6,6 +6,13 @@ Run time: under a minute for 3,000 steps on a 2-core CPU.
 A good result: in workdir/samples/ the histogram of generated samples sits on
 the data density N(2, 0.5^2) and the discriminator's curve D(x) flattens towards
 1/2 where the two overlap (D* = p_data / (p_data + p_g)).
+Evaluation: every 1,000 steps ``eval/parzen_ll``, the Parzen-window log-likelihood of
+2,500 real test points under 2,500 generated samples (Goodfellow et al. 2014, bandwidth
+chosen on 1,000 real validation points); exact samples of N(2, 0.5^2) score -0.727 to
+-0.729 nats (three seeds; minus the entropy, -0.726, is the limit), a generator twice
+too wide about -1.2. workdir/best_checkpoint/ keeps the highest. The estimate rewards a
+generator that is too narrow almost as much as an exact one (Theis et al. 2016), so
+look at the histogram too.
 """
 
 from gan_jax.configs import base_config
