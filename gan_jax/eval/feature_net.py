@@ -394,8 +394,11 @@ def read(directory, name: str) -> FeatureNet:
 
 
 def data_root(data_dir: str | None) -> Path:
-    """The TFDS data dir (``~/tensorflow_datasets`` when None)."""
-    return Path(data_dir) if data_dir else Path.home() / "tensorflow_datasets"
+    """The TFDS data dir: ``data_dir``, else TFDS's default ($TFDS_DATA_DIR or
+    ``~/tensorflow_datasets``)."""
+    if data_dir:
+        return Path(data_dir)
+    return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets")
 
 
 def beside_data(name: str, data_dir: str | None) -> Path:
