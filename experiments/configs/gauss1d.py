@@ -10,7 +10,7 @@ Evaluation: every 1,000 steps ``eval/parzen_ll``, the Parzen-window log-likeliho
 2,500 real test points under 2,500 generated samples (Goodfellow et al. 2014, bandwidth
 chosen on 1,000 real validation points); exact samples of N(2, 0.5^2) score -0.727 to
 -0.729 nats (three seeds; minus the entropy, -0.726, is the limit), a generator twice
-too wide about -1.2. workdir/best_checkpoint/ keeps the highest. The estimate rewards a
+too wide (N(2, 1)) -1.06. workdir/best_checkpoint/ keeps the highest. The estimate rewards a
 generator that is too narrow almost as much as an exact one (Theis et al. 2016), so
 look at the histogram too.
 """
