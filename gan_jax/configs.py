@@ -197,6 +197,13 @@ def _check_eval_fields(config) -> None:
     value = config.eval_samples
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= MIN_EVAL_SAMPLES,
            f"config.eval_samples={value!r} must be an integer >= {MIN_EVAL_SAMPLES}")
+    if config.eval_every and not synthetic.is_synthetic(config.data.name):
+        from gan_jax.eval import feature_net
+
+        _check(config.data.name in feature_net.RECIPES,
+               f"config.eval_every={config.eval_every} needs a feature network for "
+               f"config.data.name={config.data.name!r}; gan_jax has one for "
+               + ", ".join(feature_net.RECIPES) + " (or set config.eval_every=0)")
     name = config.best_metric
     if name == "none":
         return

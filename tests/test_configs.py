@@ -147,6 +147,10 @@ def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
             validate(config, num_devices=1)
         config.best_metric = "fd_lenet"
         validate(config, num_devices=1)
+        config.data.name = "cifar10"
+        with pytest.raises(ConfigError, match=r"^config.eval_every=10 needs a feature network "
+                           r"for config.data.name='cifar10'; gan_jax has one for mnist, "):
+            validate(config, num_devices=1)
 
 
 def test_saved_config_json_reads_back_equal():
