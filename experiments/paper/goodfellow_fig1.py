@@ -47,7 +47,7 @@ FIXED_G = (1.0, 0.5)  # (a, b) of the affine generator of the Theorem-1 check
 N_DISC = {False: 5, True: 1}
 # |V(D) - (-log 4 + 2 JSD)| (nats); final weighted mean |D - D*| and |D - 1/2|.
 TOLERANCE = {False: {"theorem1_abs_gap": 0.01, "final_d_vs_dstar": 0.05, "final_d_vs_half": 0.05},
-             True: {"theorem1_abs_gap": 0.03, "final_d_vs_dstar": 0.1, "final_d_vs_half": 0.1}}
+             True: {"theorem1_abs_gap": 0.03, "final_d_vs_dstar": 0.15, "final_d_vs_half": 0.1}}
 
 
 def _config(num_steps: int, n_disc: int):

@@ -75,7 +75,7 @@ def run(out_dir: str, quick: bool = False) -> dict:
     os.makedirs(out_dir, exist_ok=True)
     thetas = (np.array([-1.0, 0.0, 0.4, 1.0]) if quick else
               np.round(np.linspace(-1.0, 1.0, 21), 10))
-    steps = 600 if quick else 3000
+    steps = 1200 if quick else 3000
     pairs = jnp.asarray(thetas, jnp.float32)
     critic, c_params = toys.train_discriminators(
         "wasserstein", _sample, pairs, steps=steps, batch=256, lr=1e-3, penalty="gp",
