@@ -71,6 +71,7 @@ def write_record(record: dict[str, Any], out_dir: str, name: str, quick: bool,
 def execute(run: Callable[..., dict[str, Any]], name: str, out_dir: str,
             quick: bool = False) -> dict[str, Any]:
     """Runs one reproduction, times it and writes its JSON; returns the written record."""
+    os.makedirs(out_dir, exist_ok=True)
     start = time.perf_counter()
     record = run(out_dir, quick=quick)
     path = write_record(record, out_dir, name, quick, time.perf_counter() - start)
