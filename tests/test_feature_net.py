@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from gan_jax.data import builders, prepare
-from gan_jax.eval import feature_net
+from gan_jax.eval import feature_net, real_data
 
 # The accuracy each shipped network must reach on its test data.
 MIN_ACCURACY = {"mnist": 0.99, "fashion_mnist": 0.90, "mnist5k": 0.96}
@@ -86,9 +86,9 @@ def test_max_pool_rewrite_equals_flax_max_pool():
 
 def test_holdout_is_ten_percent_of_each_class_and_fixed():
     labels = np.repeat(np.arange(10), [500, 500, 480, 520, 500, 500, 500, 500, 500, 500])
-    mask = feature_net.holdout_mask(labels)
+    mask = real_data.holdout_mask(labels)
     assert [int(mask[labels == c].sum()) for c in range(10)] == [50, 50, 48, 52] + [50] * 6
-    np.testing.assert_array_equal(mask, feature_net.holdout_mask(labels))
+    np.testing.assert_array_equal(mask, real_data.holdout_mask(labels))
 
 
 @pytest.fixture(scope="module")

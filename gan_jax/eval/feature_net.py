@@ -22,7 +22,7 @@ document recognition", for the conv-pool-conv-pool-dense layout).
 
 ``mnist`` and ``fashion_mnist`` are trained on their train split and tested
 on their test split; ``mnist5k`` and ``digits`` have only a train split, so
-10% of each class (a seeded choice, :func:`holdout_mask`) is held out for the
+10% of each class (a seeded choice, ``real_data.holdout_mask``) is held out for the
 test and never trained on.
 
 Command line (also ``gan-jax features``)::
@@ -38,7 +38,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -50,6 +49,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from gan_jax.eval.real_data import (
+    HOLDOUT_FRACTION,
+    DataError,
+    data_root,
+    holdout_mask,
+    load_split,
+    scale,
+)
 
 FEATURE_DIM = 64
 NUM_CLASSES = 10
@@ -77,7 +85,6 @@ RECIPES = {
     "mnist5k": Recipe((28, 28, 1), kernel=5, epochs=30, test_split=None),
     "digits": Recipe((8, 8, 1), kernel=3, epochs=25, test_split=None, batch_size=64),
 }
-HOLDOUT_FRACTION = 0.1
 
 
 class FeatureNetError(ValueError):
@@ -116,77 +123,6 @@ def check_name(name: str) -> Recipe:
         raise FeatureNetError(f"no feature network for dataset {name!r}; gan_jax has one for "
                               f"{', '.join(RECIPES)}")
     return RECIPES[name]
-
-
-def scale(images_uint8: np.ndarray) -> np.ndarray:
-    """uint8 images to float32 in [-1, 1], exactly as the input pipeline scales them."""
-    return images_uint8.astype(np.float32) / 127.5 - 1.0
-
-
-def holdout_mask(labels: np.ndarray, fraction: float = HOLDOUT_FRACTION,
-                 seed: int = 0) -> np.ndarray:
-    """Boolean mask of the held-out examples: ``round(fraction * n_c)`` of each class c.
-
-    Drawn with ``numpy.random.default_rng(seed)``, class by class in label order,
-    so the split is a fixed function of the labels.
-    """
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(labels.shape[0], dtype=bool)
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        mask[rng.choice(idx, int(round(fraction * idx.size)), replace=False)] = True
-    return mask
-
-
-def _prepared_builder(name: str, data_dir: str | None):
-    """The TFDS builder of ``name``, prepared (mnist5k and digits are built on first use)."""
-    import tensorflow_datasets as tfds
-
-    from gan_jax.data import prepare
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-        if name not in prepare.BUILT_WITHOUT_FETCH:
-            where = data_dir or "~/tensorflow_datasets"
-            flag = f" --data_dir {data_dir}" if data_dir else ""
-            raise FeatureNetError(f"dataset {name!r} is not prepared in {where}; run "
-                                  f"`gan-jax data prepare {name}{flag}` first")
-        print(f"Preparing the TFDS dataset {name} in {builder.data_dir} (once)")
-        prepare.prepare(name, data_dir)
-        builder = tfds.builder(name, data_dir=data_dir)
-    return builder
-
-
-def _bad_split(name, split, error) -> FeatureNetError:
-    return FeatureNetError(f"{split!r} is not a split of {name!r}: "
-                           f"{' '.join(str(error).split())[:200]}")
-
-
-def split_size(name: str, data_dir: str | None, split: str) -> int:
-    """Number of examples in ``split`` (from the TFDS metadata, no image is read)."""
-    builder = _prepared_builder(name, data_dir)
-    try:
-        return int(builder.info.splits[split].num_examples)
-    except (KeyError, ValueError) as e:
-        raise _bad_split(name, split, e) from None
-
-
-def load_split(name: str, data_dir: str | None, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """All of ``split`` in TFDS order: uint8 images [N, H, W, 1] and int64 labels [N].
-
-    mnist5k and digits are prepared on first use (from installed packages); the
-    others must have been prepared (``gan-jax data prepare NAME``).
-    """
-    import tensorflow_datasets as tfds
-
-    builder = _prepared_builder(name, data_dir)
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=False, batch_size=-1)
-    except (KeyError, ValueError) as e:
-        raise _bad_split(name, split, e) from None
-    data = tfds.as_numpy(ds)
-    return np.asarray(data["image"], np.uint8), np.asarray(data["label"], np.int64)
 
 
 def train_test_data(name: str, data_dir: str | None):
@@ -393,14 +329,6 @@ def read(directory, name: str) -> FeatureNet:
     return FeatureNet(name, params, info, directory)
 
 
-def data_root(data_dir: str | None) -> Path:
-    """The TFDS data dir: ``data_dir``, else TFDS's default ($TFDS_DATA_DIR or
-    ``~/tensorflow_datasets``)."""
-    if data_dir:
-        return Path(data_dir)
-    return Path(os.environ.get("TFDS_DATA_DIR") or Path.home() / "tensorflow_datasets")
-
-
 def beside_data(name: str, data_dir: str | None) -> Path:
     return data_root(data_dir) / "gan_jax_features" / name
 
@@ -455,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             _, _, x_test, y_test = train_test_data(args.name, args.data_dir)
             print(f"{args.name}: {net.id} from {net.path}: test accuracy "
                   f"{accuracy(net, x_test, y_test):.4f} on {x_test.shape[0]} examples")
-    except FeatureNetError as e:
+    except (FeatureNetError, DataError) as e:
         print(f"gan-jax: error: {e}", file=sys.stderr)
         return 2
     return 0

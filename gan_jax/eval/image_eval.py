@@ -42,7 +42,7 @@ import jax
 import numpy as np
 
 from gan_jax.data import synthetic
-from gan_jax.eval import feature_net, metrics
+from gan_jax.eval import feature_net, metrics, real_data
 
 DEFAULT_NUM_SAMPLES = 5000
 PRDC_K = 5
@@ -58,7 +58,7 @@ METRIC_NAMES = ("fd_lenet", "kid", "kid_std", "precision", "recall", "density", 
 
 
 def reference_root(data_dir: str | None) -> Path:
-    return feature_net.data_root(data_dir) / "gan_jax_reference"
+    return real_data.data_root(data_dir) / "gan_jax_reference"
 
 
 def _path_part(text: str) -> str:
@@ -79,6 +79,28 @@ def check_supported(name: str) -> feature_net.Recipe:
         raise ValueError(f"dataset {name!r} is a toy mixture: image metrics need an image "
                          "dataset; toy runs are scored by gan_jax.eval.modes")
     return feature_net.check_name(name)
+
+
+def check_images(images, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``images`` ``[N, *shape]`` in [-1, 1] as float32 NumPy, or one-line ValueError."""
+    x = np.asarray(jax.device_get(images))
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"images must have shape [N, {', '.join(map(str, shape))}] for "
+                         f"{name}, got {list(x.shape)}")
+    if x.shape[0] < MIN_IMAGES:
+        raise ValueError(f"need at least {MIN_IMAGES} images (PRDC uses k = {PRDC_K} "
+                         f"neighbours), got {x.shape[0]}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype} (scale "
+                         "uint8 images with x / 127.5 - 1)")
+    x = x.astype(np.float32)
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("images contain NaN or infinite values")
+    if lo < -1 - RANGE_SLACK or hi > 1 + RANGE_SLACK:
+        raise ValueError(f"images must lie in [-1, 1], got values in [{lo:.3g}, {hi:.3g}] "
+                         "(scale uint8 images with x / 127.5 - 1)")
+    return x
 
 
 class ImageEvaluator:
@@ -133,12 +155,12 @@ class ImageEvaluator:
             except (OSError, ValueError, KeyError) as e:
                 log(f"Reference statistics {path} cannot be read ({type(e).__name__}); "
                     "recomputing them")
-        images, _ = feature_net.load_split(self.name, self.data_dir, self.split)
+        images, _ = real_data.load_split(self.name, self.data_dir, self.split)
         if images.shape[0] < self.num_samples:
             raise ValueError(f"num_samples={self.num_samples} exceeds the "
                              f"{images.shape[0]} images of {self.name}:{self.split}")
         idx = reference_indices(images.shape[0], self.num_samples)
-        _, feats = self.net.apply(feature_net.scale(images[idx]))
+        _, feats = self.net.apply(real_data.scale(images[idx]))
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written beside and renamed: a reader sees the old file or the whole new one.
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
@@ -154,25 +176,7 @@ class ImageEvaluator:
 
     def check_images(self, images) -> np.ndarray:
         """``images`` as float32 NumPy, or ValueError naming what is wrong with them."""
-        x = np.asarray(jax.device_get(images))
-        want = self.recipe.shape
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"images must have shape [N, {', '.join(map(str, want))}] for "
-                             f"{self.name}, got {list(x.shape)}")
-        if x.shape[0] < MIN_IMAGES:
-            raise ValueError(f"need at least {MIN_IMAGES} images (PRDC uses k = {PRDC_K} "
-                             f"neighbours), got {x.shape[0]}")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype} (scale "
-                             "uint8 images with x / 127.5 - 1)")
-        x = x.astype(np.float32)
-        lo, hi = float(x.min()), float(x.max())
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            raise ValueError("images contain NaN or infinite values")
-        if lo < -1 - RANGE_SLACK or hi > 1 + RANGE_SLACK:
-            raise ValueError(f"images must lie in [-1, 1], got values in [{lo:.3g}, {hi:.3g}] "
-                             "(scale uint8 images with x / 127.5 - 1)")
-        return x
+        return check_images(images, self.name, self.recipe.shape)
 
     def features(self, images) -> tuple[np.ndarray, np.ndarray]:
         """``(logits [N, 10], features [N, FEATURE_DIM])`` of checked images."""
@@ -208,7 +212,7 @@ class ImageEvaluator:
 def default_num_samples(data_config, split: str | None = None) -> int:
     """``DEFAULT_NUM_SAMPLES``, or the whole split when it is smaller (digits: 1,797)."""
     check_supported(data_config.name)
-    size = feature_net.split_size(data_config.name, data_config.data_dir,
+    size = real_data.split_size(data_config.name, data_config.data_dir,
                                   data_config.split if split is None else split)
     return min(DEFAULT_NUM_SAMPLES, size)
 
