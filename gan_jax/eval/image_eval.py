@@ -134,6 +134,11 @@ class ImageEvaluator:
         if kid_subsets < 1:
             raise ValueError(f"kid_subsets must be >= 1, got {kid_subsets}")
         self.kid_subsets = int(kid_subsets)
+        # From the metadata, before a feature network is loaded or trained.
+        size = real_data.split_size(self.name, self.data_dir, self.split)
+        if size < self.num_samples:
+            raise ValueError(f"num_samples={self.num_samples} exceeds the {size} images of "
+                             f"{self.name}:{self.split}; lower it (config.eval_samples)")
         self.net = feature_net.load(self.name, self.data_dir, weights_dir=weights_dir, log=log)
         self.reference_key = f"{self.name}/{self.split}/{self.net.id}/n{self.num_samples}"
         self.reference_path = (reference_root(self.data_dir) / self.name
@@ -156,9 +161,6 @@ class ImageEvaluator:
                 log(f"Reference statistics {path} cannot be read ({type(e).__name__}); "
                     "recomputing them")
         images, _ = real_data.load_split(self.name, self.data_dir, self.split)
-        if images.shape[0] < self.num_samples:
-            raise ValueError(f"num_samples={self.num_samples} exceeds the "
-                             f"{images.shape[0]} images of {self.name}:{self.split}")
         idx = reference_indices(images.shape[0], self.num_samples)
         _, feats = self.net.apply(real_data.scale(images[idx]))
         path.parent.mkdir(parents=True, exist_ok=True)
