@@ -488,8 +488,12 @@ def f_gan(divergence: FDivergence) -> Objective:
     G minimises g_loss = -mean(g_f(fake)), i.e. maximises E_Q[g_f(v)]: the paper's
     alternative to the saturating -E_Q[f*(g_f(v))] (its "practical considerations",
     generalising Goodfellow et al.'s -log D trick), recommended there because it gives
-    strong gradients early in training and keeps the stationary point; for ``gan`` it is
-    exactly the non-saturating loss. f, g_f, dom f* and f* as in the paper's Tables 1-2:
+    strong gradients early in training; for ``gan`` it is exactly the non-saturating loss.
+    It keeps the saddle objective's stationary point when Q can equal P; when the model
+    family cannot (fitting one Gaussian to a mixture), its gradient weights points by q/p
+    relative to the gradient of D_f, and G can settle elsewhere, so
+    ``experiments/paper/fgan_gaussian.py`` minimises the saddle objective -d_loss itself.
+    f, g_f, dom f* and f* as in the paper's Tables 1-2:
 
         name               f(u)                          g_f(v)               dom f*
         kl                 u log u                       v                    R
