@@ -81,7 +81,7 @@ def test_mode_collapse_quick(tmp_path):
     assert os.path.exists(tmp_path / "mode_collapse.png")
     assert all(record["checks"].values()), record["checks"]
     table = record["numbers"]["table"]
-    for dataset, k in (("ring8", 8), ("grid25", 25)):
+    for dataset, k in (("ring8", 8),):
         for method in mode_collapse.QUICK_METHODS:
             cell = table[dataset][method]
             assert 0 <= cell["modes_captured"]["min"] <= cell["modes_captured"]["max"] <= k
@@ -91,9 +91,10 @@ def test_mode_collapse_quick(tmp_path):
 
 def test_toy_seeds_matches_the_one_seed_train_step():
     config = ring8_config.get_config()
-    config.model.hidden, config.batch_size, config.num_steps = 16, 32, 3
+    # A small graph keeps the three compilations (vmapped scan, one-seed step, sampling) cheap.
+    config.model.hidden, config.model.depth, config.batch_size, config.num_steps = 8, 1, 16, 2
     seeds = [3, 5]
-    stacked = toy_seeds.train_seeds(config, seeds, chunk=2)  # a remainder chunk too
+    stacked = toy_seeds.train_seeds(config, seeds)
     samples = toy_seeds.sample_seeds(config, stacked, seeds, num=64)
     gan, mixture = toy_seeds._setup(config)
     step = steps.parallelize(gan, steps.make_mesh(jax.devices()[:1]), config.batch_size,
