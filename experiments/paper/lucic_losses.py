@@ -328,6 +328,7 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
     from gan_jax import sweep
     from gan_jax.eval.image_eval import ImageEvaluator
 
+    call_start = time.perf_counter()
     settings = QUICK if quick else FULL
     workdir = workdir or os.path.join(ROOT, "workdirs", "paper",
                                       NAME + ("_quick" if quick else ""))
@@ -364,7 +365,12 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
     rho = summary.get("spearman_final", float("nan"))
     partial = (f"partial: {len(done)} of {len(runs)} runs; " if len(done) < len(runs) else "")
     seeds = sorted({r["seed"] for r in done})
+    # The runs may have trained over several calls: the record's run time is theirs plus
+    # this call's own work other than training.
+    run_seconds = [_run_seconds(r) for r in done]
+    runtime = sum(run_seconds) + (time.perf_counter() - call_start - train_s)
     return {
+        "runtime_s": round(runtime, 1),
         "title": "Lucic et al. 2018, loss ablation on MNIST (CPU scale)",
         "paper": "best FID: WGAN 6.7, NS 6.8, DRAGAN 7.6, LSGAN 7.8, MM 9.8, WGAN-GP 20.3 "
                  "(BEGAN 13.1 not in gan_jax)",
@@ -398,6 +404,8 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
                 "over seeds of the final generator's FD-LeNet.",
                 "LSGAN is lsgan_011 (a = 0, b = c = 1), the coding of the paper's Table 1.",
                 "BEGAN is not in gan_jax and is excluded from the ranking and Spearman.",
+                "runtime_s is the sum of the runs' training times (run_seconds) plus the "
+                "scoring, whichever calls of the command they ran in.",
             ],
         },
         "checks": {
