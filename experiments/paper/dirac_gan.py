@@ -319,6 +319,8 @@ def run(out_dir: str, quick: bool = False) -> dict:
                 errors.append(float(np.max(np.abs(_sorted(ours) - _sorted(paper)))))
                 eigen.setdefault(name, {})[key] = {
                     "ours": _pairs(ours), "paper": _pairs(paper), "max_abs_error": errors[-1],
+                    # Stability: max real part < 0 (continuous), spectral radius < 1 (updates).
+                    "max_real_part": float(np.max(ours.real)),
                     "spectral_radius": float(np.max(np.abs(ours)))}
         if quick:
             _draw_quick(os.path.join(out_dir, "dirac_gan.png"), paths)
