@@ -14,7 +14,8 @@ uniform one (gan_jax.eval.modes). Four training methods, each gan_jax's own:
 * ``wgan_gp``: the Wasserstein critic with the two-sided gradient penalty, lambda = 0.1 and 5
   critic steps per G step (Gulrajani et al. 2017's settings for their toy mixtures);
 * ``r1``: the non-saturating GAN with R1, gamma = 0.1 (gamma/2 convention; Mescheder et al.
-  2018; 0.1 scored at least as well as 1 in a 600-step ring-8 check over 2 seeds).
+  2018; 0.1 scored at least as well as 1 in a 600-step ring-8 check over 2 seeds, made with
+  ring8.py's 3-layer networks).
 
 Everything else is experiments/configs/ring8.py with Metz et al.'s toy networks: MLP G and D
 with 2 hidden layers of 128 (ReLU in G, leaky ReLU in D), latent dimension 2, Adam(1e-3,
@@ -22,7 +23,10 @@ b1 = 0.5) for both, batch 256, ``NUM_STEPS`` G updates. The runs use gan_jax.toy
 vmaps gan_jax.steps.train_step over the seeds in one compiled program (each seed's run is the
 run train_and_evaluate makes with that seed); samples come from the fixed evaluation latents
 of train_and_evaluate. The schedule is far shorter than the papers' (tens of thousands of
-steps) to fit about 10 minutes on 2 CPU cores, so absolute numbers are not the papers'.
+steps), so absolute numbers are not the papers': at 1,000 steps the grid-25 generators are
+still spreading mass between the modes. Run time: the committed record took 30 minutes on 2
+CPU cores shared with about ten other processes (load ~12); the unrolled GAN is about 60% of
+it, its compilation alone minutes.
 
     python -m experiments.paper.mode_collapse [--out DIR] [--quick]
 """
