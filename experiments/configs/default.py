@@ -11,6 +11,14 @@ as measured by benchmarks/speed.py; slower when other jobs share the cores).
 A good result: workdir/samples/step_0001500.png shows an 8x8 grid of digits, most
 of them recognisable, of all ten classes; the grid of step 1,000 (~8 minutes)
 already shows recognisable digits. D and G losses stay between about 0.5 and 2.
+Evaluation: at steps 500, 1,000 and 1,500, FD-LeNet, KID, precision/recall,
+density/coverage and classifier score of 5,000 samples against all 5,000 real digits
+(``eval/`` in metrics.jsonl); best_checkpoint/ keeps the lowest FD-LeNet. One run
+(seed 0) measured FD-LeNet 419 -> 29.3 -> 18.6, recall 0.36 -> 0.87 -> 0.88, coverage
+0.27 -> 0.62 -> 0.71, classifier score 6.7 -> 8.2 -> 8.5 (of at most 10); the three
+evaluations took 3.7% of the training time (``eval_seconds`` against ``steps_per_sec``
+in its metrics.jsonl). ``gan-jax eval --workdir workdirs/default`` prints the numbers
+again.
 """
 
 from gan_jax.configs import base_config
