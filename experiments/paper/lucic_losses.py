@@ -25,7 +25,10 @@ here every loss gets one setting (the config's) and the variation is over seeds 
 the comparison is of early training under equal G steps. The ranking is by the mean
 over seeds of the FD-LeNet of the final generator; the best over the evaluated
 checkpoints is reported beside it. Absolute values are not comparable with the
-paper's FID (Inception features there, LeNet features here; far shorter runs).
+paper's FID (Inception features there, LeNet features here; far shorter runs). At
+200 G steps (about 0.2 epochs) the generators do not draw recognisable digits yet (the
+samples in the PNG): the ranking is one of early training speed, not of final quality;
+``FULL["num_steps"]`` sets the schedule.
 
 Runs train through ``gan_jax.sweep``, every loss of one seed (cheapest first) before the
 next seed, one workdir per loss and seed under ``--workdir`` (default
@@ -403,6 +406,9 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
                 "search; ours is one setting (the config's) per loss, ranked by the mean "
                 "over seeds of the final generator's FD-LeNet.",
                 "LSGAN is lsgan_011 (a = 0, b = c = 1), the coding of the paper's Table 1.",
+                f"At {settings['num_steps']} G steps the generators do not draw "
+                "recognisable digits yet (the PNG's samples): the ranking is one of early "
+                "training speed, not of final quality.",
                 "BEGAN is not in gan_jax and is excluded from the ranking and Spearman.",
                 "runtime_s is the sum of the runs' training times (run_seconds) plus the "
                 "scoring, whichever calls of the command they ran in.",
