@@ -274,11 +274,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
               f"{ckpt.step_path(step)}; rerun the same command to resume")
     elif step > start_step:
         print(f"Trained to step {step}; outputs in {workdir}")
+    else:
+        print(f"Nothing to do: the checkpoint in {workdir} is already at step {start_step}")
     if best is not None and best.step is not None and jax.process_index() == 0:
         print(f"Best checkpoint: step {best.step}, {best.metric} = {best.value:.6g}, in "
               f"{best_ckpt.step_path(best.step)}")
-    else:
-        print(f"Nothing to do: the checkpoint in {workdir} is already at step {start_step}")
     return state
 
 
