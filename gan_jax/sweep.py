@@ -123,7 +123,11 @@ def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> di
     start = time.perf_counter()
     with open(os.path.join(run_workdir, "log.txt"), "a") as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        train.train_and_evaluate(config, run_workdir)
+        state = train.train_and_evaluate(config, run_workdir)
+    reached = int(np.asarray(state.step))
+    if reached < config.num_steps:  # stopped by SIGTERM/SIGINT: the run is not finished
+        raise RuntimeError(f"stopped at step {reached} of {config.num_steps}; rerunning the "
+                           "sweep resumes it")
     record = {"overrides": overrides, "run_seconds": time.perf_counter() - start,
               "metrics": final_metrics(run_workdir)}
     tmp = os.path.join(run_workdir, RESULT_FILE + ".tmp")

@@ -90,3 +90,25 @@ def test_losses_ring8_sweep_covers_every_loss():
     variants = dict(sweep_lib.variants_of(spec))
     assert {v["loss"] for v in variants.values()} == set(losses.LOSSES)
     assert len(spec["seeds"]) == 3 and os.path.exists(spec["config"])
+
+
+def test_a_preempted_run_writes_no_result_and_the_rerun_finishes_it(tmp_path, monkeypatch):
+    from gan_jax import preemption
+
+    overrides = {**_tiny_sweep()["overrides"], "num_steps": 6, "seed": 0}
+    run_workdir = str(tmp_path / "run")
+    reached = preemption.PreemptionWatcher.reached
+
+    def sigterm_at_step_3(self, step):
+        if step == 3:
+            self.signal_name = "SIGTERM"  # what the SIGTERM handler records
+        return reached(self, step)
+
+    monkeypatch.setattr(preemption.PreemptionWatcher, "reached", sigterm_at_step_3)
+    with pytest.raises(RuntimeError, match="stopped at step 3 of 6"):
+        sweep_lib.run_one(RING8, overrides, run_workdir)
+    assert not os.path.exists(os.path.join(run_workdir, sweep_lib.RESULT_FILE))
+    monkeypatch.undo()
+    record = sweep_lib.run_one(RING8, overrides, run_workdir)
+    assert record["metrics"]["step"] == 6
+    assert os.path.exists(os.path.join(run_workdir, sweep_lib.RESULT_FILE))
