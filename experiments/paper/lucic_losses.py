@@ -118,18 +118,10 @@ def sweep_definition(settings: dict[str, Any], data_dir: str | None) -> dict[str
 
 
 def _finished(run: dict[str, Any]) -> bool:
-    """Whether the run has a result.json of its final step.
-
-    A run stopped by SIGTERM returns normally from training, so the sweep writes its
-    result.json too; the step it reached tells the two apart.
-    """
+    """Whether the run has its result.json (the sweep writes it only at the final step)."""
     from gan_jax import sweep
 
-    path = os.path.join(run["workdir"], sweep.RESULT_FILE)
-    if not os.path.exists(path):
-        return False
-    with open(path) as f:
-        return json.load(f)["metrics"].get("step") == run["overrides"]["num_steps"]
+    return os.path.exists(os.path.join(run["workdir"], sweep.RESULT_FILE))
 
 
 def _cost(overrides: dict[str, Any]) -> float:
@@ -143,10 +135,6 @@ def train_all(definition: dict[str, Any], workdir: str) -> None:
     failed."""
     from gan_jax import sweep
 
-    for run in sweep.plan(definition, workdir):
-        stale = os.path.join(run["workdir"], sweep.RESULT_FILE)
-        if os.path.exists(stale) and not _finished(run):
-            os.remove(stale)  # stopped early: resume it
     by_cost = sorted(definition["variants"], key=lambda v: _cost(v[1]))
     for seed in definition["seeds"]:
         sweep.run_sweep({**definition, "variants": by_cost, "seeds": [seed]}, workdir)
