@@ -86,6 +86,9 @@ def base_config() -> ml_collections.ConfigDict:
     # gan_jax.eval.evaluate.METRICS lists the names and which direction is better.
     c.best_metric = "none"
     c.progress_bar = True
+    # JAX's persistent compilation cache: a rerun, resumed or repeated run of the same step
+    # loads the compiled program instead of compiling it again; "" leaves JAX's own setting.
+    c.compilation_cache_dir = "~/.cache/gan_jax/xla"
     return c
 
 
@@ -280,6 +283,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
            f"config.seed={config.seed!r} must be an integer in [0, 2**32)")
     _check(isinstance(config.progress_bar, bool),
            f"config.progress_bar={config.progress_bar!r} must be True or False")
+    _check(isinstance(config.compilation_cache_dir, str),
+           f"config.compilation_cache_dir={config.compilation_cache_dir!r} must be a path "
+           "(a string; \"\" leaves JAX's own setting)")
     _check(config.instance_noise_steps == 0 or config.instance_noise > 0,
            f"config.instance_noise_steps={config.instance_noise_steps} needs "
            "config.instance_noise > 0 (the noise it anneals)")

@@ -66,6 +66,12 @@ def latent_batch(key: jax.Array, local_batch: int, latent_dim: int) -> jax.Array
         key, local_batch, lambda k: jax.random.normal(k, (latent_dim,), jnp.float32))
 
 
+def device_mean(tree: Any) -> Any:
+    """``lax.pmean(tree, "data")``; on a one-device mesh ``tree`` itself, since XLA:CPU
+    copies every array through an all-reduce even when it has a single participant."""
+    return tree if lax.axis_size(AXIS) == 1 else lax.pmean(tree, AXIS)
+
+
 def _apply(module, params, batch_stats, x, train: bool = True):
     """Runs a module in train mode; returns (output, new batch statistics)."""
     out, updates = module.apply(
@@ -129,7 +135,7 @@ def _d_update(gan: GAN, d_params, d_opt_state, d_batch_stats, real, fake, aux_ke
     """
     (_, aux), grads = jax.value_and_grad(d_loss_terms, argnums=1, has_aux=True)(
         gan, d_params, d_batch_stats, real, fake, aux_key, step)
-    grads = lax.pmean(grads, AXIS)
+    grads = device_mean(grads)
     updates, d_opt_state = gan.d_tx.update(grads, d_opt_state, d_params)
     d_params = penalties.clip_weights(optax.apply_updates(d_params, updates), gan.clip_weights)
     return d_params, d_opt_state, aux[0], grads, aux
@@ -166,7 +172,7 @@ def d_step(gan: GAN, state: GANState, real: jax.Array, key: jax.Array,
     }
     if gan.penalty is not penalties.no_penalty:
         metrics["penalty"] = penalty
-    return state, lax.pmean(metrics, AXIS)
+    return state, device_mean(metrics)
 
 
 def g_loss_fn(gan: GAN, state: GANState, g_params, z: jax.Array, real: jax.Array | None,
@@ -227,7 +233,7 @@ def g_step(gan: GAN, state: GANState, key: jax.Array, local_batch: int,
         return g_loss_fn(gan, state, g_params, z, real, unroll_z, aux_key)
 
     (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g_params)
-    grads = lax.pmean(grads, AXIS)
+    grads = device_mean(grads)
     updates, opt_state = gan.g_tx.update(grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     ema = state.ema_g_params
@@ -237,7 +243,7 @@ def g_step(gan: GAN, state: GANState, key: jax.Array, local_batch: int,
     state = state.replace(g_params=g_params, g_opt_state=opt_state, g_batch_stats=g_stats,
                           ema_g_params=ema)
     metrics = {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
-    return state, lax.pmean(metrics, AXIS)
+    return state, device_mean(metrics)
 
 
 def train_step(gan: GAN, state: GANState, batch: jax.Array | None, *,

@@ -58,6 +58,7 @@ def _set(config, field, value):
     ("seed", -1, "config.seed=-1 must be an integer in [0, 2**32)"),
     ("seed", True, "config.seed=True must be an integer"),
     ("progress_bar", "yes", "config.progress_bar='yes' must be True or False"),
+    ("compilation_cache_dir", None, "config.compilation_cache_dir=None must be a path"),
     ("data.split", "", "config.data.split='' must be a split name"),
     ("data.shuffle_buffer", 0, "config.data.shuffle_buffer=0 must be a positive integer"),
     ("data.data_dir", "", "config.data.data_dir='' must be a directory path or None"),

@@ -10,7 +10,7 @@ import tensorflow_datasets as tfds
 
 from gan_jax import checkpointing, metric_writer, state as state_lib
 from gan_jax.configs import ConfigError, base_config
-from gan_jax.train import train_and_evaluate
+from gan_jax.train import train_and_evaluate, use_compilation_cache
 
 
 def toy_config(steps=20):
@@ -54,6 +54,33 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert all(jax.tree.leaves(same))
     steps = [r["step"] for r in metric_writer.read_metrics(str(tmp_path / "resumed"))]
     assert steps == [10, 20, 30, 40]
+
+
+def test_compilation_cache_stores_the_programs_and_a_second_run_reuses_them(tmp_path):
+    from jax.experimental.compilation_cache import compilation_cache
+
+    cache = tmp_path / "xla"
+    previous = (jax.config.jax_compilation_cache_dir,
+                jax.config.jax_persistent_cache_min_compile_time_secs)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)  # store every program
+    try:
+        c = toy_config(10)
+        c.compilation_cache_dir = str(cache)
+        first = train_and_evaluate(c, str(tmp_path / "a"))
+        stored = {name for name in os.listdir(cache) if name.endswith("-cache")}
+        assert any(name.startswith("jit_train_step") for name in stored), stored
+        second = train_and_evaluate(c, str(tmp_path / "b"))
+        # Every program of the second run was found in the cache: nothing new was stored.
+        assert {name for name in os.listdir(cache) if name.endswith("-cache")} == stored
+        assert all(jax.tree.leaves(jax.tree.map(np.array_equal, _params(first),
+                                                _params(second))))
+    finally:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
+        if previous[0]:
+            use_compilation_cache(previous[0])
+        else:
+            jax.config.update("jax_compilation_cache_dir", None)
+            compilation_cache.reset_cache()
 
 
 def test_rerun_of_a_finished_run_resumes_and_does_nothing(tmp_path, capsys):
