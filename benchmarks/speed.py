@@ -254,7 +254,8 @@ def main() -> None:
     step_ms = {r[1]: (1e3 / r[3], 1e3 / r[4]) for r in rows if r[0] == "DCGAN 28x28x1"}
     extra = layer_bench.markdown(layer_rows, step_ms, split, cache)
     load = (load_before, os.getloadavg())
-    _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra, load)
+    _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra, load,
+           cache)
 
 
 def _load_note(load: float) -> str:
@@ -265,7 +266,7 @@ def _load_note(load: float) -> str:
     return f"at most one busy process per core ({cores} cores)"
 
 
-def _targets(rows, jax_mm, pipe_ratio):
+def _targets(rows, jax_mm, pipe_ratio, cache):
     """(target, measured, met) for each target of the performance issue."""
     by_case = {(r[0], r[1]): r for r in rows}
     d64, d256 = by_case[("DCGAN 28x28x1", 64)], by_case[("DCGAN 28x28x1", 256)]
@@ -278,13 +279,18 @@ def _targets(rows, jax_mm, pipe_ratio):
         ("MLP >= 90% of the matmul rate",
          f"{100 * mlp[8]:.0f}% ({mlp[7] * mlp[3]:.1f} of {jax_mm / 1e9:.1f} GFLOP/s)",
          mlp[8] >= 0.9),
-        ("compile <= 5 s", f"{worst_compile:.1f} s (slowest case)", worst_compile <= 5),
+        ("compile <= 5 s",
+         f"{worst_compile:.1f} s first compile (slowest case); "
+         f"{cache['re-compile (cache hit)']:.1f} s from the persistent compilation cache "
+         "(DCGAN28 B=64)",
+         worst_compile <= 5 or "no; from the cache: "
+         + ("yes" if cache['re-compile (cache hit)'] <= 5 else "no")),
         ("input pipeline >= 10x step consumption", f"{pipe_ratio:.1f}x", pipe_ratio >= 10),
     ]
 
 
 def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra,
-           load) -> None:
+           load, cache) -> None:
     cmd = "python benchmarks/speed.py" + (" --long" if args.long else
                                           f" --seconds {args.seconds:g} --repeats {args.repeats}")
     lines = [
@@ -327,8 +333,9 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, e
         "",
     ]
     lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    for target, measured, met in _targets(rows, jax_mm, pipe / consumed):
-        lines.append(f"| {target} | {measured} | {'yes' if met else 'no'} |")
+    for target, measured, met in _targets(rows, jax_mm, pipe / consumed, cache):
+        met = met if isinstance(met, str) else ("yes" if met else "no")
+        lines.append(f"| {target} | {measured} | {met} |")
     lines.append("")
     lines += extra
     with open(args.out, "w") as f:
