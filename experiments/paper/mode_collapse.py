@@ -24,9 +24,9 @@ vmaps gan_jax.steps.train_step over the seeds in one compiled program (each seed
 run train_and_evaluate makes with that seed); samples come from the fixed evaluation latents
 of train_and_evaluate. The schedule is far shorter than the papers' (tens of thousands of
 steps), so absolute numbers are not the papers': at 1,000 steps the grid-25 generators are
-still spreading mass between the modes (``mode_collapse_long`` trains grid-25 for 10,000). Run time: the committed record took 5.5 minutes on 2
-free CPU cores (30 minutes when the cores were shared with about ten other processes); the
-unrolled GAN is about half of it, mostly compilation.
+still spreading mass between the modes (``mode_collapse_long`` trains grid-25 for 10,000).
+Run time: the committed record took 5.5 minutes on 2 free CPU cores (30 minutes when the
+cores were shared with about ten other processes); the unrolled GAN is about half of it.
 
     python -m experiments.paper.mode_collapse [--out DIR] [--quick]
 """
