@@ -359,8 +359,9 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
     seeds = sorted({r["seed"] for r in done})
     # The runs may have trained over several calls: the record's run time is theirs plus
     # this call's own work other than training.
-    run_seconds = [_run_seconds(r) for r in done]
-    runtime = sum(run_seconds) + (time.perf_counter() - call_start - train_s)
+    run_seconds = {n: [_run_seconds(r) for r in done if r["variant"] == n] for n in per_loss}
+    runtime = (sum(sum(v) for v in run_seconds.values())
+               + (time.perf_counter() - call_start - train_s))
     return {
         "runtime_s": round(runtime, 1),
         "title": "Lucic et al. 2018, loss ablation on MNIST (CPU scale)",
@@ -384,8 +385,7 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
                          "fd_reference": evaluator.reference_key,
                          "workdir": workdir},
             "training_s_this_call": train_s,
-            "run_seconds": {n: [_run_seconds(r) for r in done if r["variant"] == n]
-                            for n in per_loss},
+            "run_seconds": run_seconds,
             "paper_excluded": PAPER_EXCLUDED,
             "notes": [
                 "Absolute values are not comparable with the paper: FD-LeNet uses a LeNet "
