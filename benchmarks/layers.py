@@ -41,6 +41,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from gan_jax import host  # noqa: E402
 from gan_jax.models.layers import (  # noqa: E402
     PatchConv,
     PhaseConvTranspose,
@@ -422,7 +423,7 @@ def _why(rows_by_batch, step_ms, split) -> list[str]:
             f"- Batch {batch}: measured whole steps take {sj:.0f} ms (JAX) and {st:.0f} ms "
             f"(PyTorch), {st / sj:.2f}x. The layers weighted as a step runs them sum to "
             f"{wj:.0f} ms and {wt:.0f} ms ({wt / wj:.2f}x); the rest of the step (G's "
-            f"forward-only pass in the D update, losses, random numbers; PyTorch's Python "
+            f"forward-only pass in the D update, losses, gradient norms, random numbers; PyTorch's Python "
             f"dispatch) is {sj - wj:.0f} ms and {st - wt:.0f} ms. JAX is slower on "
             f"{len(slower)} of {len(rows)} rows, losing {lost:.0f} ms per step, chiefly: "
             f"{worst or 'none'}; it is faster on the other {len(faster)}, saving {won:.0f} ms. "
@@ -445,6 +446,7 @@ def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--cache-probe":
         _cache_probe_child(sys.argv[2])
         return
+    host.retain_freed_memory()
     torch.set_num_threads(os.cpu_count() or 1)
     rows = {}
     for batch in (64, 256):

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +46,7 @@ import torch  # noqa: E402
 import torch_reference  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from gan_jax import state as state_lib, steps  # noqa: E402
+from gan_jax import host, state as state_lib, steps  # noqa: E402
 from gan_jax.configs import base_config  # noqa: E402
 from gan_jax.data import input_pipeline, synthetic  # noqa: E402
 
@@ -165,6 +167,77 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> tuple[float, float]:
     return flops / min(times), flops / min(t_times)
 
 
+def layer_matmul_rate(m: int = 512, k: int = 128, n: int = 128, chain: int = 256) -> float:
+    """FLOP/s of the MLP toy's own product shape, [m, k] @ [k, n], repeated on device.
+
+    ``chain`` products in one compiled loop, so no dispatch is counted: the best a step
+    built of this shape can reach, against the 2048x2048 rate of :func:`matmul_rate`.
+    """
+    x = jax.random.normal(jax.random.PRNGKey(0), (m, k), jnp.float32)
+    w = jax.random.normal(jax.random.PRNGKey(1), (k, n), jnp.float32) / np.sqrt(k)
+
+    @jax.jit
+    def run(x, w):
+        return jax.lax.fori_loop(0, chain, lambda _, h: h @ w, x)
+
+    jax.block_until_ready(run(x, w))
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        jax.block_until_ready(run(x, w))
+        times.append(time.perf_counter() - start)
+    return 2.0 * m * k * n * chain / min(times)
+
+
+def retain_probe(seconds: float, rounds: int = 2) -> dict[int, dict[str, float]]:
+    """The DCGAN 28x28x1 step with and without :func:`gan_jax.host.retain_freed_memory`.
+
+    The setting must precede JAX's backend, so each measurement is a fresh process
+    (``GAN_JAX_RETAIN_FREED_MEMORY`` 1 or 0), alternating ``rounds`` times, sharing a
+    compilation cache so that only the first compiles. Returns, per batch, the median
+    steps/s and minor page faults per step of each setting and the median of the
+    per-round speed ratios (retained / default).
+    """
+    results = {True: [], False: []}
+    with tempfile.TemporaryDirectory() as cache:
+        for _ in range(rounds):
+            for retain in (True, False):
+                env = {**os.environ, "GAN_JAX_RETAIN_FREED_MEMORY": "1" if retain else "0"}
+                proc = subprocess.run(
+                    [sys.executable, os.path.abspath(__file__), "--retain-probe", cache,
+                     str(seconds)], capture_output=True, text=True, check=True, env=env)
+                results[retain].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    out = {}
+    for batch in (64, 256):
+        b = str(batch)
+        on = [r[b] for r in results[True]]
+        off = [r[b] for r in results[False]]
+        out[batch] = {
+            "retained steps/s": statistics.median(r[0] for r in on),
+            "default steps/s": statistics.median(r[0] for r in off),
+            "retained faults/step": statistics.median(r[1] for r in on),
+            "default faults/step": statistics.median(r[1] for r in off),
+            "ratio": statistics.median(a[0] / d[0] for a, d in zip(on, off, strict=True)),
+            "rounds": rounds,
+        }
+    return out
+
+
+def _retain_probe_child(cache_dir: str, seconds: float) -> None:
+    applied = host.retain_freed_memory()
+    assert applied == (os.environ["GAN_JAX_RETAIN_FREED_MEMORY"] == "1"), applied
+    from gan_jax import train
+
+    train.use_compilation_cache(cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    out = {}
+    for batch in (64, 256):
+        case = JaxCase("dcgan", (28, 28, 1), batch)
+        rate, faults, _ = _timed(case, _rate_n(case, seconds))
+        out[batch] = (rate, faults)
+    print(json.dumps(out))
+
+
 def pipeline_rate(batch: int, n: int) -> float:
     """Real batches per second that the TFDS pipeline delivers as device arrays (mnist5k)."""
     from input_pipeline import _rate  # benchmarks/input_pipeline.py
@@ -190,12 +263,25 @@ def _machine() -> str:
             f"Python {platform.python_version()}")
 
 
+def _timed(case, n: int) -> tuple[float, float, float]:
+    """Runs n steps: (steps/s, minor page faults per step, kernel CPU seconds per step)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = case.run(n)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (n / seconds, (after.ru_minflt - before.ru_minflt) / n,
+            (after.ru_stime - before.ru_stime) / n)
+
+
 def _rate_n(case, seconds: float) -> int:
     """Steps that take about ``seconds``, from one timed step."""
     return max(2, int(seconds / max(case.run(1), 1e-4)))
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--retain-probe":
+        _retain_probe_child(sys.argv[2], float(sys.argv[3]))
+        return
+    host.retain_freed_memory()  # before JAX's backend starts; PyTorch shares the setting
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0,
                         help="target duration of one timed run of one framework")
@@ -211,17 +297,20 @@ def main() -> None:
     jax_mm, torch_mm = matmul_rate()
     print(f"matmul 2048^2 fp32: jnp.dot {jax_mm / 1e9:.1f} GFLOP/s, torch {torch_mm / 1e9:.1f}")
 
-    rows, step_rates = [], {}
+    rows, step_rates, host_mem = [], {}, {}
     for name, model, shape, batch in CASES:
         jc, tc = JaxCase(model, shape, batch), TorchCase(model, shape, batch)
         assert jc.params == tc.params, (name, jc.params, tc.params)
         print(f"{name} B={batch}: params G {jc.params[0]:,} D {jc.params[1]:,} (JAX) / "
               f"G {tc.params[0]:,} D {tc.params[1]:,} (PyTorch); compile {jc.compile_s:.1f} s")
         n_jax, n_torch = _rate_n(jc, args.seconds), _rate_n(tc, args.seconds)
-        jax_rates, torch_rates = [], []
+        jax_runs, torch_runs = [], []
         for _ in range(args.repeats):
-            jax_rates.append(n_jax / jc.run(n_jax))
-            torch_rates.append(n_torch / tc.run(n_torch))
+            jax_runs.append(_timed(jc, n_jax))
+            torch_runs.append(_timed(tc, n_torch))
+        jax_rates, torch_rates = [r[0] for r in jax_runs], [r[0] for r in torch_runs]
+        host_mem[(name, batch)] = tuple(statistics.median(r[i] for r in runs)
+                                        for runs in (jax_runs, torch_runs) for i in (1, 2))
         ratio = statistics.median(j / t for j, t in zip(jax_rates, torch_rates, strict=True))
         jr, tr = statistics.median(jax_rates), statistics.median(torch_rates)
         mfu = tc.flops * jr / jax_mm
@@ -241,6 +330,10 @@ def main() -> None:
     print(f"input pipeline (mnist5k, batch {pipe_batch}): {pipe:.1f} batches/s, step consumes "
           f"{consumed:.2f}/s: {pipe / consumed:.1f}x")
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mlp_shape_rate = layer_matmul_rate()
+    print(f"matmul 512x128 @ 128x128 fp32 (the MLP's shape): {mlp_shape_rate / 1e9:.1f} GFLOP/s")
+    retain = retain_probe(args.seconds)
+    print(f"retained freed memory vs glibc's default: {retain}")
 
     layer_rows = {}
     for batch in (64, 256):
@@ -255,7 +348,7 @@ def main() -> None:
     extra = layer_bench.markdown(layer_rows, step_ms, split, cache)
     load = (load_before, os.getloadavg())
     _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra, load,
-           cache)
+           cache, host_mem, retain, mlp_shape_rate)
 
 
 def _load_note(load: float) -> str:
@@ -266,7 +359,7 @@ def _load_note(load: float) -> str:
     return f"at most one busy process per core ({cores} cores)"
 
 
-def _targets(rows, jax_mm, pipe_ratio, cache):
+def _targets(rows, jax_mm, pipe_ratio, cache, mlp_shape_rate):
     """(target, measured, met: "yes"/"no"...) for each target of the performance issue."""
     by_case = {(r[0], r[1]): r for r in rows}
     d64, d256 = by_case[("DCGAN 28x28x1", 64)], by_case[("DCGAN 28x28x1", 256)]
@@ -282,7 +375,9 @@ def _targets(rows, jax_mm, pipe_ratio, cache):
         ("DCGAN28 B=256 >= 1.0x PyTorch", f"{d256[5]:.2f}x", yes(d256[5] >= 1.0)),
         ("MLP B=512 >= 1.5x PyTorch", f"{mlp[5]:.2f}x", yes(mlp[5] >= 1.5)),
         ("MLP >= 90% of the matmul rate",
-         f"{100 * mlp[8]:.0f}% ({mlp[7] * mlp[3]:.1f} of {jax_mm / 1e9:.1f} GFLOP/s)",
+         f"{100 * mlp[8]:.0f}% ({mlp[7] * mlp[3]:.1f} of {jax_mm / 1e9:.1f} GFLOP/s); the "
+         f"MLP's own 512x128 @ 128x128 product alone: {mlp_shape_rate / 1e9:.1f} GFLOP/s "
+         f"({100 * mlp_shape_rate / jax_mm:.0f}%)",
          yes(mlp[8] >= 0.9)),
         ("compile <= 5 s",
          f"{worst_compile:.1f} s first compile (slowest case); {cached:.1f} s from the "
@@ -293,7 +388,7 @@ def _targets(rows, jax_mm, pipe_ratio, cache):
 
 
 def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, extra,
-           load, cache) -> None:
+           load, cache, host_mem, retain, mlp_shape_rate) -> None:
     cmd = "python benchmarks/speed.py" + (" --long" if args.long else
                                           f" --seconds {args.seconds:g} --repeats {args.repeats}")
     lines = [
@@ -311,7 +406,10 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, e
         "Each case alternates JAX and PyTorch runs in the same process "
         f"({args.repeats} rounds of about {args.seconds:g} s each); steps/s are medians and "
         "the ratio is the median of the per-round ratios (JAX / PyTorch). One step is one D "
-        "update and one G update (Adam for both, batch norm, non-saturating loss). Compile "
+        "update and one G update (Adam for both, batch norm, non-saturating loss; both "
+        "return the same metrics: losses, mean logits, gradient norms). Both run with "
+        "`gan_jax.host.retain_freed_memory()` (glibc keeps freed memory for reuse; see "
+        "\"Host memory\" below). Compile "
         "time is `lower(...).compile()` of the jitted train step; GFLOP/step counts the model's "
         "FLOPs (PyTorch's FlopCounterMode over one reference step: matmuls and convolutions, "
         "transposed convolutions as such); \"of matmul rate\" is GFLOP/step x steps/s over "
@@ -334,9 +432,40 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, e
         "",
         f"Peak resident memory of the benchmark process (both frameworks): {peak_rss:.0f} MiB.",
         "",
+        "## Host memory",
+        "",
+        "XLA:CPU runs each step in a fresh temporary buffer; with glibc's defaults a buffer "
+        "that large is mapped and unmapped every step, and each 4 KiB page faults on first "
+        "touch. `gan_jax.host.retain_freed_memory()`, which the entry points call before "
+        "JAX starts (`gan-jax`, sweeps, the paper reproductions, these benchmarks), makes "
+        "glibc keep freed memory for reuse. Minor page faults and kernel CPU time per step in "
+        "the timed runs above (medians over the rounds):",
+        "",
+        "| model | batch | JAX faults/step | JAX kernel ms/step | PyTorch faults/step | "
+        "PyTorch kernel ms/step |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    for (name, batch), (jf, js, tf, ts) in host_mem.items():
+        lines.append(f"| {name} | {batch} | {jf:,.0f} | {1e3 * js:.1f} | {tf:,.0f} | "
+                     f"{1e3 * ts:.1f} |")
+    lines += [
+        "",
+        "The JAX DCGAN 28x28x1 step in fresh processes with the setting and without it "
+        "(`GAN_JAX_RETAIN_FREED_MEMORY=1` / `0`), alternating, "
+        f"{retain[64]['rounds']} rounds; medians, and the median of the per-round ratios:",
+        "",
+        "| batch | retained: steps/s | faults/step | glibc default: steps/s | faults/step | "
+        "retained / default |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for batch, r in retain.items():
+        lines.append(f"| {batch} | {r['retained steps/s']:.2f} | {r['retained faults/step']:,.0f} "
+                     f"| {r['default steps/s']:.2f} | {r['default faults/step']:,.0f} | "
+                     f"**{r['ratio']:.2f}x** |")
+    lines.append("")
     lines += ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    for target, measured, met in _targets(rows, jax_mm, pipe / consumed, cache):
+    for target, measured, met in _targets(rows, jax_mm, pipe / consumed, cache,
+                                          mlp_shape_rate):
         lines.append(f"| {target} | {measured} | {met} |")
     lines.append("")
     lines += extra

@@ -107,6 +107,12 @@ class MLPDiscriminator(nn.Module):
         return self.net(x)[:, 0]
 
 
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    """Global L2 norm of the module's gradients (``optax.tree.norm`` of gan_jax's step)."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
+        [p.grad for p in module.parameters() if p.grad is not None])))
+
+
 def param_count(module: nn.Module) -> int:
     """Trainable parameters (BatchNorm's scale and bias count; running statistics do not)."""
     return sum(p.numel() for p in module.parameters())
@@ -122,7 +128,7 @@ class TorchGAN:
         self.g_opt = torch.optim.Adam(self.g.parameters(), lr=lr, betas=betas)
         self.d_opt = torch.optim.Adam(self.d.parameters(), lr=lr, betas=betas)
 
-    def d_step(self, real: torch.Tensor) -> torch.Tensor:
+    def d_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         z = torch.randn(real.shape[0], self.latent_dim)
         with torch.no_grad():
             fake = self.g(z)
@@ -130,10 +136,12 @@ class TorchGAN:
         loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
         self.d_opt.zero_grad(set_to_none=True)
         loss.backward()
+        metrics = {"d_loss": loss.detach(), "d_real": real_logits.detach().mean(),
+                   "d_fake": fake_logits.detach().mean(), "d_grad_norm": _grad_norm(self.d)}
         self.d_opt.step()
-        return loss.detach()
+        return metrics
 
-    def g_step(self, batch_size: int) -> torch.Tensor:
+    def g_step(self, batch_size: int) -> dict[str, torch.Tensor]:
         z = torch.randn(batch_size, self.latent_dim)
         # D is fixed: no gradients are accumulated for its parameters.
         for p in self.d.parameters():
@@ -141,17 +149,19 @@ class TorchGAN:
         loss = F.softplus(-self.d(self.g(z))).mean()
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
+        metrics = {"g_loss": loss.detach(), "g_grad_norm": _grad_norm(self.g)}
         self.g_opt.step()
         for p in self.d.parameters():
             p.requires_grad_(True)
-        return loss.detach()
+        return metrics
 
-    def train_step(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``real``: [n_disc, B, ...], one slice per D step. Returns (d_loss, g_loss)."""
-        d_loss = None
+    def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``real``: [n_disc, B, ...], one slice per D step. Returns the metrics that
+        gan_jax's step returns: the last D step's and the G step's."""
+        metrics = {}
         for k in range(self.n_disc):
-            d_loss = self.d_step(real[k])
-        return d_loss, self.g_step(real.shape[1])
+            metrics = self.d_step(real[k])
+        return {**metrics, **self.g_step(real.shape[1])}
 
 
 def dcgan(side: int, channels: int, latent_dim: int = 64) -> TorchGAN:

@@ -28,6 +28,8 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from gan_jax import host
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (ml_collections), e.g. experiments/configs/ring8.py.",
@@ -73,6 +75,7 @@ def main(argv) -> None:
 def run() -> None:
     """Console script ``gan-jax``: training, or the commands ``data prepare``, ``eval``,
     ``sample`` and ``features train``."""
+    host.retain_freed_memory()
     if sys.argv[1:3] == ["data", "prepare"]:
         from gan_jax.data import prepare
 

@@ -52,6 +52,8 @@ from typing import Any
 
 import numpy as np
 
+from gan_jax import host
+
 RESULT_FILE = "result.json"
 
 
@@ -198,7 +200,8 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
             report(i, run, *_run_safely(config_path, run["overrides"], run["workdir"]))
     elif todo:
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(parallel, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+                parallel, mp_context=context, initializer=host.retain_freed_memory) as pool:
             futures = {pool.submit(_run_safely, config_path, run["overrides"], run["workdir"]):
                        run for run in todo}
             for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
@@ -328,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="directory of the runs and tables")
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (processes)")
     args = parser.parse_args(argv)
+    host.retain_freed_memory()
     from gan_jax.configs import ConfigError
 
     try:

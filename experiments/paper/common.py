@@ -38,6 +38,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gan_jax import host
+
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -82,6 +84,7 @@ def execute(run: Callable[..., dict[str, Any]], name: str, out_dir: str,
 def main(run: Callable[..., dict[str, Any]], doc: str | None,
          argv: list[str] | None = None) -> None:
     """Command line of a reproduction: ``--out DIR`` (default experiments/paper/results)."""
+    host.retain_freed_memory()
     module = sys.modules[run.__module__]
     name = os.path.splitext(os.path.basename(module.__file__))[0]
     parser = argparse.ArgumentParser(prog=f"python -m experiments.paper.{name}",

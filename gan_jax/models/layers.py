@@ -131,32 +131,39 @@ class PhaseConvTranspose(_ConvTransposeRewrite):
 
     The sub-pixel form of :class:`SubPixelConvTranspose` convolves every output
     phase with the whole ``U x U`` window of offsets (U = 3 for k = 4, s = 2), a
-    quarter of whose taps are zero for each phase. This layer runs one stride-1
-    convolution per phase (a, b) with only that phase's taps (2 x 2 for k = 4,
-    s = 2: 4/9 of the sub-pixel work) and interleaves the s*s results. It pays
-    off where the output has many channels (the DCGAN generator's 7 -> 14
-    layer); with few output channels the s*s small convolutions cost more than
-    one larger one. Parameters are stored as ConvTranspose stores them.
+    quarter of whose taps are zero for each phase. This layer computes each
+    phase (a, b) with only that phase's taps (2 x 2 for k = 4, s = 2: 4/9 of the
+    sub-pixel work) and interleaves the s*s results. A phase is one matrix
+    product of its patches (the input shifted by each offset it reads,
+    concatenated along channels) with its taps of the kernel, not a convolution:
+    XLA:CPU computes a convolution's kernel gradient as a convolution whose
+    window is the whole image, several times slower than the product's
+    ``patches^T @ dy``. It pays off where the output has many channels (the
+    DCGAN generator's 7 -> 14 layer); with few output channels the s*s small
+    products cost more than one larger convolution. Parameters are stored as
+    ConvTranspose stores them.
 
     Inputs [B, H, W, C_in] -> outputs [B, s*H, s*W, features].
     """
 
     def transpose_conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
         k, s = self.kernel_size, self.stride
-        taps, lo, _ = phase_taps(k, s)
+        taps, lo, hi = phase_taps(k, s)
         # Per phase a: (offset, kernel tap) pairs of the taps it reads.
         reads = [[(u + lo, int(taps[u, a])) for u in range(taps.shape[0]) if taps[u, a] >= 0]
                  for a in range(s)]
+        _, h, w_, _ = x.shape
+        xp = jnp.pad(x, [(0, 0), (-lo, hi), (-lo, hi), (0, 0)])  # offset d at xp[d - lo]
         phase_rows = []
         for a in range(s):
             row = []
             for b in range(s):
                 w = kernel[np.array([t for _, t in reads[a]])[:, None],
                            np.array([t for _, t in reads[b]])[None, :]]
-                pad_r = (-reads[a][0][0], reads[a][-1][0])
-                pad_c = (-reads[b][0][0], reads[b][-1][0])
-                row.append(lax.conv_general_dilated(
-                    x, w, (1, 1), [pad_r, pad_c], dimension_numbers=("NHWC", "HWIO", "NHWC")))
+                patches = jnp.concatenate(
+                    [xp[:, d - lo:d - lo + h, e - lo:e - lo + w_, :]
+                     for d, _ in reads[a] for e, _ in reads[b]], axis=-1)  # taps' order
+                row.append(jnp.dot(patches, w.reshape(-1, w.shape[-1])))
             phase_rows.append(jnp.stack(row, axis=3))           # [B, H, W, s(b), C]
         y = jnp.stack(phase_rows, axis=2)                       # [B, H, s(a), W, s(b), C]
         n, h, _, w_, _, c = y.shape
