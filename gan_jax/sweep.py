@@ -57,6 +57,14 @@ from gan_jax import host
 RESULT_FILE = "result.json"
 
 
+class RunStopped(RuntimeError):
+    """A run returned before its last step: SIGTERM or SIGINT asked training to stop."""
+
+
+class SweepStopped(RuntimeError):
+    """The sweep stopped launching runs because one of them was stopped by a signal."""
+
+
 def load_python_file(path: str, function: str):
     """Calls ``function()`` defined in the Python file ``path`` and returns its value."""
     name = "_gan_jax_sweep_" + re.sub(r"\W", "_", os.path.abspath(path))
@@ -128,8 +136,8 @@ def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> di
         state = train.train_and_evaluate(config, run_workdir)
     reached = int(np.asarray(state.step))
     if reached < config.num_steps:  # stopped by SIGTERM/SIGINT: the run is not finished
-        raise RuntimeError(f"stopped at step {reached} of {config.num_steps}; rerunning the "
-                           "sweep resumes it")
+        raise RunStopped(f"stopped at step {reached} of {config.num_steps}; rerunning the "
+                         "sweep resumes it")
     record = {"overrides": overrides, "run_seconds": time.perf_counter() - start,
               "metrics": final_metrics(run_workdir)}
     tmp = os.path.join(run_workdir, RESULT_FILE + ".tmp")
@@ -142,6 +150,8 @@ def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> di
 def _run_safely(config_path, overrides, run_workdir) -> tuple[dict[str, Any] | None, str]:
     try:
         return run_one(config_path, overrides, run_workdir), ""
+    except RunStopped:  # the machine is going away: the sweep stops too
+        raise
     except Exception as e:  # one failed run must not stop the sweep
         return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
@@ -176,7 +186,9 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
     """Runs every unfinished run of ``sweep`` and writes the tables and the plot.
 
     Returns the raw rows (one dict per finished run: variant, seed, run_seconds, metrics).
-    Runs that fail are reported and left out; the others still go into the tables.
+    Runs that fail are reported and left out; the others still go into the tables. A run
+    stopped by SIGTERM or SIGINT (saved, resumable) stops the sweep: no further run starts,
+    the tables are written from the finished runs, and :class:`SweepStopped` is raised.
     """
     config_path = os.path.abspath(sweep["config"])
     runs = plan(sweep, workdir)
@@ -184,9 +196,10 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
     todo = [r for r in runs if _read_result(r["workdir"]) is None]
     log(f"sweep: {len(runs)} runs ({len(runs) - len(todo)} finished before), "
         f"{len(todo)} to run, {max(parallel, 1)} at a time, in {workdir}")
-    failures = []
+    failures, reported = [], []
 
     def report(i: int, run: Mapping[str, Any], record, error: str) -> None:
+        reported.append(run)
         where = f"[{i}/{len(todo)}] {run['variant']} seed {run['seed']}"
         if record is None:
             failures.append(where)
@@ -195,9 +208,14 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
             log(f"{where}: {_describe(record, metrics)}")
 
     start = time.perf_counter()
+    stopped = None
     if parallel <= 1:
         for i, run in enumerate(todo, 1):
-            report(i, run, *_run_safely(config_path, run["overrides"], run["workdir"]))
+            try:
+                report(i, run, *_run_safely(config_path, run["overrides"], run["workdir"]))
+            except RunStopped as e:
+                stopped = f"[{i}/{len(todo)}] {run['variant']} seed {run['seed']} {e}"
+                break
     elif todo:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
@@ -205,8 +223,14 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
             futures = {pool.submit(_run_safely, config_path, run["overrides"], run["workdir"]):
                        run for run in todo}
             for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                report(i, futures[future], *future.result())
-    log(f"sweep: ran {len(todo)} runs in {time.perf_counter() - start:.1f} s")
+                run = futures[future]
+                try:
+                    report(i, run, *future.result())
+                except RunStopped as e:
+                    stopped = stopped or f"{run['variant']} seed {run['seed']} {e}"
+                    for other in futures:
+                        other.cancel()  # runs not started yet; started ones see the signal
+    log(f"sweep: ran {len(reported)} runs in {time.perf_counter() - start:.1f} s")
 
     rows = []
     for run in runs:
@@ -217,6 +241,8 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
     write_tables(rows, workdir, metrics or None, [name for name, _ in variants_of(sweep)])
     if failures:
         log(f"sweep: {len(failures)} runs failed: " + "; ".join(failures))
+    if stopped:
+        raise SweepStopped(f"sweep stopped: {stopped}")
     return rows
 
 
@@ -341,7 +367,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gan-jax sweep: error: {e}", file=sys.stderr)
         return 2
     workdir = os.path.abspath(args.workdir)
-    rows = run_sweep(sweep, workdir, args.parallel)
+    try:
+        rows = run_sweep(sweep, workdir, args.parallel)
+    except SweepStopped as e:
+        print(f"gan-jax sweep: {e}", file=sys.stderr)
+        return 1
     print(f"tables: {os.path.join(workdir, 'summary.md')}, summary.csv, results.csv; "
           f"plot: {os.path.join(workdir, 'summary.png')}")
     with open(os.path.join(workdir, "summary.md")) as f:

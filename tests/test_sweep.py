@@ -112,3 +112,21 @@ def test_a_preempted_run_writes_no_result_and_the_rerun_finishes_it(tmp_path, mo
     record = sweep_lib.run_one(RING8, overrides, run_workdir)
     assert record["metrics"]["step"] == 6
     assert os.path.exists(os.path.join(run_workdir, sweep_lib.RESULT_FILE))
+
+
+def test_a_run_stopped_by_a_signal_stops_the_sweep(tmp_path, monkeypatch):
+    started = []
+
+    def first_run_gets_sigterm(config_path, overrides, run_workdir):
+        started.append(run_workdir)
+        if len(started) == 1:
+            raise sweep_lib.RunStopped("stopped at step 1 of 2; rerunning the sweep resumes it")
+        raise AssertionError("a run started after the sweep was told to stop")
+
+    monkeypatch.setattr(sweep_lib, "run_one", first_run_gets_sigterm)
+    logs = []
+    with pytest.raises(sweep_lib.SweepStopped, match="nonsaturating seed 0 stopped at step 1"):
+        sweep_lib.run_sweep(_tiny_sweep(), str(tmp_path), log=logs.append)
+    assert len(started) == 1
+    assert "sweep: ran 0 runs" in logs[-1]
+    assert (tmp_path / "results.csv").exists()  # tables of the finished runs (none) written

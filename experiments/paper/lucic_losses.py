@@ -133,7 +133,7 @@ def _cost(overrides: dict[str, Any]) -> float:
 def train_all(definition: dict[str, Any], workdir: str) -> None:
     """Trains every unfinished run, seed by seed and, within a seed, the cheapest losses
     first, so that an interrupted sweep holds as many losses as it can; raises if a run
-    failed."""
+    failed. A run stopped by SIGTERM or SIGINT stops the rest (``SweepStopped``)."""
     from gan_jax import sweep
 
     by_cost = sorted(definition["variants"], key=lambda v: _cost(v[1]))
@@ -423,7 +423,13 @@ def _main(argv: list[str] | None = None) -> None:
                    finished_only=args.finished_only)
 
     run_here.__module__ = __name__
-    common.main(run_here, __doc__, rest)
+    from gan_jax.sweep import SweepStopped
+
+    try:
+        common.main(run_here, __doc__, rest)
+    except SweepStopped as e:  # SIGTERM/SIGINT: the run in progress is saved
+        print(f"{e}; rerun the same command to resume", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
