@@ -224,12 +224,14 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
                        run for run in todo}
             for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
                 run = futures[future]
+                if future.cancelled():
+                    continue
                 try:
                     report(i, run, *future.result())
                 except RunStopped as e:
                     stopped = stopped or f"{run['variant']} seed {run['seed']} {e}"
                     for other in futures:
-                        other.cancel()  # runs not started yet; started ones see the signal
+                        other.cancel()  # runs not started yet; started ones go on
     log(f"sweep: ran {len(reported)} runs in {time.perf_counter() - start:.1f} s")
 
     rows = []

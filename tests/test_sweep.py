@@ -130,3 +130,4 @@ def test_a_run_stopped_by_a_signal_stops_the_sweep(tmp_path, monkeypatch):
     assert len(started) == 1
     assert "sweep: ran 0 runs" in logs[-1]
     assert (tmp_path / "results.csv").exists()  # tables of the finished runs (none) written
+
