@@ -72,6 +72,18 @@ def depth_to_space(x: jax.Array, s: int) -> jax.Array:
     return jnp.transpose(x, (0, 1, 3, 2, 4, 5)).reshape(b, h * s, w * s, c // (s * s))
 
 
+def patches(xp: jax.Array, rows, cols, out_h: int, out_w: int, stride: int = 1) -> jax.Array:
+    """im2col by slicing: for every tap (i, j) in ``rows`` x ``cols`` (offsets into the padded
+    input ``xp`` [B, H, W, C]) the slice ``xp[:, i + stride*y, j + stride*x, :]`` over output
+    pixels (y, x), concatenated along channels in (row, column, channel) order.
+
+    Returns [B, out_h, out_w, len(rows) * len(cols) * C].
+    """
+    return jnp.concatenate(
+        [xp[:, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride, :]
+         for i in rows for j in cols], axis=-1)
+
+
 def sn_layer(layer: nn.Module, x: jax.Array, train: bool, spectral_norm: bool) -> jax.Array:
     """``layer(x)``, through ``nn.SpectralNorm`` when ``spectral_norm`` is set.
 
@@ -160,10 +172,9 @@ class PhaseConvTranspose(_ConvTransposeRewrite):
             for b in range(s):
                 w = kernel[np.array([t for _, t in reads[a]])[:, None],
                            np.array([t for _, t in reads[b]])[None, :]]
-                patches = jnp.concatenate(
-                    [xp[:, d - lo:d - lo + h, e - lo:e - lo + w_, :]
-                     for d, _ in reads[a] for e, _ in reads[b]], axis=-1)  # taps' order
-                row.append(jnp.dot(patches, w.reshape(-1, w.shape[-1])))
+                p = patches(xp, [d - lo for d, _ in reads[a]], [e - lo for e, _ in reads[b]],
+                            h, w_)                                  # in w's tap order
+                row.append(jnp.dot(p, w.reshape(-1, w.shape[-1])))
             phase_rows.append(jnp.stack(row, axis=3))           # [B, H, W, s(b), C]
         y = jnp.stack(phase_rows, axis=2)                       # [B, H, s(a), W, s(b), C]
         n, h, _, w_, _, c = y.shape
@@ -206,7 +217,5 @@ class PatchConv(nn.Module):
             outs.append(out)
         xp = jnp.pad(x, pads + [(0, 0)])
         (oh, ow) = outs
-        patches = jnp.concatenate(
-            [xp[:, i:i + s * (oh - 1) + 1:s, j:j + s * (ow - 1) + 1:s, :]
-             for i in range(k) for j in range(k)], axis=-1)        # [B, oh, ow, k*k*C_in]
-        return jnp.dot(patches, kernel.reshape(k * k * c_in, self.features)) + bias
+        p = patches(xp, range(k), range(k), oh, ow, s)              # [B, oh, ow, k*k*C_in]
+        return jnp.dot(p, kernel.reshape(k * k * c_in, self.features)) + bias
