@@ -12,7 +12,9 @@ layer has no input gradient), as one jitted function, against the same layer of
 process. So are the Adam updates of both networks' parameters. The per-step estimate
 weighs the layers as a train step runs them: the discriminator three times (real and
 generated batch in the D update, the generated batch in the G update), the generator
-once (the G update; the forward-only generator pass of the D update is not counted).
+once (the G update). The D update's generator pass, forward only (no gradient; batch
+norm in train mode), is one more row: the whole generator, ``DCGANGenerator`` of
+``gan_jax.models.dcgan`` against the reference's generator under ``torch.no_grad()``.
 
 :func:`compile_split` splits the train step's compile time into lowering (tracing and
 emitting StableHLO) and XLA's compilation, and compiles G's and D's forward+backward
@@ -39,9 +41,13 @@ import numpy as np
 import optax
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import torch_reference  # noqa: E402
+
 from gan_jax import host  # noqa: E402
+from gan_jax.models.dcgan import DCGANGenerator  # noqa: E402
 from gan_jax.models.layers import (  # noqa: E402
     PatchConv,
     PhaseConvTranspose,
@@ -52,7 +58,7 @@ _init = nn.initializers.normal(0.02)
 LATENT, SIDE, CHANNELS = 64, 28, 1
 # How often a train step runs each network's forward+backward (see the module docstring).
 # "plain" rows time the layer a rewrite replaced, for comparison; a step does not run them.
-WEIGHTS = {"G": 1, "D": 3, "Adam": 1, "plain": 0}
+WEIGHTS = {"G": 1, "D": 3, "G fwd": 1, "Adam": 1, "plain": 0}
 
 
 def _bn() -> nn.BatchNorm:
@@ -77,11 +83,12 @@ def _lrelu(h):
 @dataclasses.dataclass
 class Layer:
     name: str
-    net: str                         # "G" or "D"
+    net: str                         # a key of WEIGHTS
     in_shape: tuple[int, ...]        # NHWC / NC, batch excluded
     jax_layer: Callable[[], nn.Module]
     torch_layer: Callable[[], torch.nn.Module]
     input_grad: bool = True
+    forward_only: bool = False       # time the forward pass alone (no gradient)
 
 
 def dcgan28_layers() -> list[Layer]:
@@ -121,6 +128,10 @@ def dcgan28_layers() -> list[Layer]:
               lambda: tn.Sequential(tn.BatchNorm1d(1024), tn.LeakyReLU(0.2))),
         Layer("D fc 1024->1", "D", (1024,), lambda: nn.Dense(1, kernel_init=_init),
               lambda: tn.Linear(1024, 1)),
+        Layer("G forward only (the D update's generated batch)", "G fwd", (LATENT,),
+              lambda: DCGANGenerator((SIDE, SIDE, CHANNELS)),
+              lambda: torch_reference.DCGANGenerator(LATENT, SIDE, CHANNELS),
+              forward_only=True),
         Layer(f"(plain nn.ConvTranspose {s4}->{2 * s4}, 128->64)", "plain", (s4, s4, 128),
               lambda: nn.ConvTranspose(64, (4, 4), (2, 2), "SAME", kernel_init=_init),
               lambda: tn.ConvTranspose2d(128, 64, 4, 2, 1)),
@@ -136,7 +147,8 @@ def _nchw(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 class _JaxLayer:
-    """One jitted forward+backward of a layer: gradients w.r.t. parameters (and input)."""
+    """One jitted forward+backward of a layer: gradients w.r.t. parameters (and input);
+    the forward alone for a ``forward_only`` layer."""
 
     def __init__(self, layer: Layer, batch: int):
         module = layer.jax_layer()
@@ -155,6 +167,9 @@ class _JaxLayer:
             return jnp.vdot(y, ct)
 
         self.fn = jax.jit(jax.grad(loss, argnums=argnums))
+        if layer.forward_only:
+            self.fn = jax.jit(lambda p, x, ct: module.apply({"params": p}, x,
+                                                            mutable=["batch_stats"])[0])
         jax.block_until_ready(self.fn(self.params, self.x, self.ct))
 
     def run(self, n: int) -> float:
@@ -166,18 +181,26 @@ class _JaxLayer:
 
 
 class _TorchLayer:
-    """The same layer's forward+backward in PyTorch eager mode (NCHW)."""
+    """The same layer's forward+backward in PyTorch eager mode (NCHW); forward alone
+    under ``torch.no_grad()`` for a ``forward_only`` layer."""
 
     def __init__(self, layer: Layer, batch: int):
         torch.manual_seed(0)
+        self.forward_only = layer.forward_only
         self.module = layer.torch_layer().train()
-        self.x = torch.randn(batch, *_nchw(layer.in_shape), requires_grad=layer.input_grad)
+        self.x = torch.randn(batch, *_nchw(layer.in_shape),
+                             requires_grad=layer.input_grad and not layer.forward_only)
         with torch.no_grad():
             self.ct = torch.randn_like(self.module(self.x))
         self.run(1)
 
     def run(self, n: int) -> float:
         start = time.perf_counter()
+        if self.forward_only:
+            with torch.no_grad():
+                for _ in range(n):
+                    self.module(self.x)
+            return time.perf_counter() - start
         for _ in range(n):
             for p in self.module.parameters():
                 p.grad = None
@@ -271,7 +294,7 @@ def layer_times(batch: int, seconds: float = 0.3, repeats: int = 3) -> list[Row]
         jt, tt, r = _alternate(_JaxLayer(layer, batch), _TorchLayer(layer, batch), seconds,
                                repeats)
         rows.append(Row(layer.name, layer.net, 1e3 * jt, 1e3 * tt, r))
-    shapes = _param_shapes([layer for layer in layers if layer.net != "plain"])
+    shapes = _param_shapes([layer for layer in layers if layer.net in ("G", "D")])
     n = sum(int(np.prod(s)) for s in shapes)
     jt, tt, r = _alternate(_JaxAdam(shapes), _TorchAdam(shapes), seconds, repeats)
     rows.append(Row(f"Adam update, G+D ({n / 1e6:.1f}M params)", "Adam", 1e3 * jt, 1e3 * tt, r))
@@ -369,7 +392,9 @@ def markdown(rows_by_batch: dict[int, list[Row]], step_ms: dict[int, tuple[float
              "milliseconds per call (medians), speed-up = PyTorch time / JAX time (median of "
              "the per-round ratios; > 1: JAX faster). \"x step\" is how often a train step runs "
              "the layer's forward+backward (D: real and generated batch in the D update, "
-             "generated batch in the G update; G: the G update); \"JAX - PyTorch per step\" "
+             "generated batch in the G update; G: the G update; the forward-only generator: "
+             "the D update's generated batch, timed without a backward pass); "
+             "\"JAX - PyTorch per step\" "
              "is the weighted difference (negative: JAX saves time). Rows in parentheses time "
              "the plain Flax layer that a rewrite in `gan_jax/models/layers.py` replaces "
              "(same function), for comparison; they are not part of the step.", ""]
@@ -422,10 +447,10 @@ def _why(rows_by_batch, step_ms, split) -> list[str]:
         lines.append(
             f"- Batch {batch}: measured whole steps take {sj:.0f} ms (JAX) and {st:.0f} ms "
             f"(PyTorch), {st / sj:.2f}x. The layers weighted as a step runs them sum to "
-            f"{wj:.0f} ms and {wt:.0f} ms ({wt / wj:.2f}x); the rest of the step (G's "
-            f"forward-only pass in the D update, losses, gradient norms, random numbers; "
-            f"PyTorch's Python "
-            f"dispatch) is {sj - wj:.0f} ms and {st - wt:.0f} ms. JAX is slower on "
+            f"{wj:.0f} ms and {wt:.0f} ms ({wt / wj:.2f}x); the rest of the step (losses, "
+            f"gradient norms, random numbers, what running the layers together costs beyond "
+            f"running them alone; PyTorch's Python dispatch) is {sj - wj:.0f} ms and "
+            f"{st - wt:.0f} ms. JAX is slower on "
             f"{len(slower)} of {len(rows)} rows, losing {lost:.0f} ms per step, chiefly: "
             f"{worst or 'none'}; it is faster on the other {len(faster)}, saving {won:.0f} ms. "
             + " ".join(f"The layer a rewrite replaced, {r.name[1:-1]}, takes {r.jax_ms:.2f} ms "

@@ -10,10 +10,13 @@ the InfoGAN architecture (Chen et al., 2016) for its 28x28 datasets:
 
 Weights start from N(0, 0.02), biases from 0. The same modules serve 28x28x1 and
 32x32x3 images (any square side divisible by 4). G's tanh output matches data
-scaled to [-1, 1]; D returns a raw score per sample [B]. The transposed
-convolutions are :class:`~gan_jax.models.layers.PhaseConvTranspose` and
-:class:`~gan_jax.models.layers.SubPixelConvTranspose`, the same function as
-``nn.ConvTranspose`` computed faster; D's first convolution is
+scaled to [-1, 1]; D returns a raw score per sample [B]. Both transposed
+convolutions compute exactly what ``nn.ConvTranspose`` computes:
+:class:`~gan_jax.models.layers.PhaseConvTranspose` for the first, whose plain form
+has a backward pass several times slower on XLA:CPU (``BENCHMARKS.md``, per-layer
+table), and :class:`~gan_jax.models.layers.SubPixelConvTranspose` for the last
+(1 or 3 output channels), where the plain form is faster alone but a whole train
+step takes the same time either way, within noise. D's first convolution is
 :class:`~gan_jax.models.layers.PatchConv`, the same function as ``nn.Conv``.
 """
 
