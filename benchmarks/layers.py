@@ -166,10 +166,11 @@ class _JaxLayer:
             y, _ = module.apply({"params": p}, x, mutable=["batch_stats"])
             return jnp.vdot(y, ct)
 
-        self.fn = jax.jit(jax.grad(loss, argnums=argnums))
         if layer.forward_only:
             self.fn = jax.jit(lambda p, x, ct: module.apply({"params": p}, x,
                                                             mutable=["batch_stats"])[0])
+        else:
+            self.fn = jax.jit(jax.grad(loss, argnums=argnums))
         jax.block_until_ready(self.fn(self.params, self.x, self.ct))
 
     def run(self, n: int) -> float:
