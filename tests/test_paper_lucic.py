@@ -5,9 +5,11 @@ FD-LeNet on 256 samples: it checks the plumbing (sweep, checkpoints, scoring, re
 not the paper's numbers, which need the full run.
 """
 
+import glob
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -86,5 +88,14 @@ def test_quick_run_writes_a_record_and_reuses_its_runs(tmp_path):
     assert record["runtime_s"] >= sum(sum(v) for v in numbers["run_seconds"].values())
 
     # A rerun trains nothing and reads the cached scores back.
+    again = run(out, True, finished_only=True)
+    assert again["numbers"]["per_seed"] == numbers["per_seed"]
+
+    # A run stopped by a signal and resumed also keeps the checkpoint of the step it
+    # stopped at; only the scheduled checkpoints are scored.
+    (ckpts,) = glob.glob(os.path.join(workdir, "**", "NS", "seed_0", "checkpoints"),
+                         recursive=True)
+    final = str(lucic_losses.QUICK["num_steps"])
+    shutil.copytree(os.path.join(ckpts, final), os.path.join(ckpts, "3"))
     again = run(out, True, finished_only=True)
     assert again["numbers"]["per_seed"] == numbers["per_seed"]

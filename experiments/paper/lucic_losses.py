@@ -202,6 +202,10 @@ class Scorer:
                 raise RuntimeError(f"the run in {run['workdir']} has no checkpoint of its "
                                    f"final step {config.num_steps}; rerun the command to "
                                    "finish it")
+            # A run stopped by a signal and resumed keeps the checkpoint of the step it
+            # stopped at; only the scheduled checkpoints are scored.
+            every = config.checkpoint_every
+            saved = [s for s in saved if s % every == 0 or s == config.num_steps]
             states = {}
             for step in [0, *saved]:
                 if str(step) not in scores or (grid and step == saved[-1]):
@@ -211,7 +215,7 @@ class Scorer:
                         self.images(gan, states[step]))["fd_lenet"])
         finally:
             ckpt.close()
-        scores = {k: scores[k] for k in sorted(scores, key=int)}
+        scores = {str(k): scores[str(k)] for k in [0, *saved]}
         with open(path + ".tmp", "w") as f:
             json.dump({"tag": tag, "fd_lenet": scores}, f, indent=1)
         os.replace(path + ".tmp", path)
@@ -259,8 +263,10 @@ def plot(per_loss, summary, grids, path: str) -> None:
     ax1, ax2 = fig.add_subplot(1, 3, 1), fig.add_subplot(1, 3, 2)
     colors = plt.get_cmap("tab10")
     for i, name in enumerate(names):
-        steps = per_loss[name][0]["steps"]
-        fd = np.asarray([r["fd"] for r in per_loss[name]])
+        # Steps scored in every seed (an evicted checkpoint would leave a gap in one).
+        steps = sorted(set.intersection(*(set(r["steps"]) for r in per_loss[name])))
+        fd = np.asarray([[dict(zip(r["steps"], r["fd"], strict=True))[s] for s in steps]
+                         for r in per_loss[name]])
         ax1.plot(steps, fd.mean(0), "o-", color=colors(i), label=name, markersize=3)
         ax1.fill_between(steps, fd.min(0), fd.max(0), color=colors(i), alpha=0.15)
     ax1.set(xlabel="G steps", ylabel="FD-LeNet (lower is better)", yscale="log",
