@@ -132,7 +132,6 @@ def test_a_run_stopped_by_a_signal_stops_the_sweep(tmp_path, monkeypatch):
     assert (tmp_path / "results.csv").exists()  # tables of the finished runs (none) written
 
 
-
 def test_parallel_sweep_runs_in_worker_processes(tmp_path):
     sweep = {**_tiny_sweep(), "variants": [("nonsaturating", {"loss": "nonsaturating"})]}
     rows = sweep_lib.run_sweep(sweep, str(tmp_path), parallel=2, log=lambda _: None)

@@ -265,8 +265,8 @@ def plot(per_loss, summary, grids, path: str) -> None:
     for i, name in enumerate(names):
         # Steps scored in every seed (an evicted checkpoint would leave a gap in one).
         steps = sorted(set.intersection(*(set(r["steps"]) for r in per_loss[name])))
-        fd = np.asarray([[dict(zip(r["steps"], r["fd"], strict=True))[s] for s in steps]
-                         for r in per_loss[name]])
+        by_step = [dict(zip(r["steps"], r["fd"], strict=True)) for r in per_loss[name]]
+        fd = np.asarray([[seed[s] for s in steps] for seed in by_step])
         ax1.plot(steps, fd.mean(0), "o-", color=colors(i), label=name, markersize=3)
         ax1.fill_between(steps, fd.min(0), fd.max(0), color=colors(i), alpha=0.15)
     ax1.set(xlabel="G steps", ylabel="FD-LeNet (lower is better)", yscale="log",
