@@ -20,7 +20,9 @@ so one run can also be inspected or resumed alone), with its output in ``log.txt
 finishes, the last row of its ``metrics.jsonl`` (the metrics of the final step: losses and,
 for toy mixtures, ``modes_captured``, ``high_quality``, ``reverse_kl``) is written to
 ``result.json`` beside it. A rerun skips every run that has a ``result.json`` and resumes any
-other from its checkpoint, so an interrupted sweep picks up where it stopped. Then:
+other from its checkpoint, so an interrupted sweep picks up where it stopped. A run's
+``run_seconds`` is the wall time of every call that trained it, resumed calls included
+(kept in ``run_seconds.json`` beside ``result.json``). Then:
 
 * ``W/results.csv``: one row per run (variant, seed, run_seconds, metrics);
 * ``W/summary.csv`` and ``W/summary.md``: one row per variant, mean and standard deviation
@@ -55,6 +57,7 @@ import numpy as np
 from gan_jax import host
 
 RESULT_FILE = "result.json"
+SECONDS_FILE = "run_seconds.json"  # training time of every call so far, kept across resumes
 
 
 class RunStopped(RuntimeError):
@@ -130,21 +133,39 @@ def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> di
     config = load_python_file(config_path, "get_config")
     apply_overrides(config, overrides)
     os.makedirs(run_workdir, exist_ok=True)
+    earlier = _earlier_seconds(run_workdir)
     start = time.perf_counter()
-    with open(os.path.join(run_workdir, "log.txt"), "a") as log, \
-            contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        state = train.train_and_evaluate(config, run_workdir)
+    try:
+        with open(os.path.join(run_workdir, "log.txt"), "a") as log, \
+                contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            state = train.train_and_evaluate(config, run_workdir)
+    finally:  # a stopped or failed call's time counts when a later call resumes the run
+        seconds = earlier + time.perf_counter() - start
+        _write_json(os.path.join(run_workdir, SECONDS_FILE), {"run_seconds": seconds})
     reached = int(np.asarray(state.step))
     if reached < config.num_steps:  # stopped by SIGTERM/SIGINT: the run is not finished
         raise RunStopped(f"stopped at step {reached} of {config.num_steps}; rerunning the "
                          "sweep resumes it")
-    record = {"overrides": overrides, "run_seconds": time.perf_counter() - start,
+    record = {"overrides": overrides, "run_seconds": seconds,
               "metrics": final_metrics(run_workdir)}
-    tmp = os.path.join(run_workdir, RESULT_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=1)
-    os.replace(tmp, os.path.join(run_workdir, RESULT_FILE))
+    _write_json(os.path.join(run_workdir, RESULT_FILE), record)
     return record
+
+
+def _write_json(path: str, obj: Any) -> None:
+    """Writes ``obj`` to ``path`` atomically (a crash leaves the old file or the new one)."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def _earlier_seconds(run_workdir: str) -> float:
+    """Seconds spent by earlier calls of ``run_one`` on this run (0 for a new run)."""
+    path = os.path.join(run_workdir, SECONDS_FILE)
+    if not os.path.exists(path):
+        return 0.0
+    with open(path) as f:
+        return float(json.load(f)["run_seconds"])
 
 
 def _run_safely(config_path, overrides, run_workdir) -> tuple[dict[str, Any] | None, str]:

@@ -59,6 +59,17 @@ def test_paper_values_and_variants():
     assert (config.model.name, config.batch_size, config.penalty) == ("dcgan", 64, "gp")
 
 
+@pytest.mark.parametrize("wall, expected", [(5.0, 30.0), (45.0, 45.0)])
+def test_a_runs_time_is_the_larger_of_its_wall_and_logged_training_time(tmp_path, wall,
+                                                                        expected):
+    # logged: 100 steps at 10/s, 100 at 5/s, then an evaluation row without a rate
+    rows = [{"step": 100, "steps_per_sec": 10.0}, {"step": 200, "steps_per_sec": 5.0},
+            {"step": 200, "fd_lenet": 1.0}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "result.json").write_text(json.dumps({"run_seconds": wall}))
+    assert lucic_losses._run_seconds({"workdir": str(tmp_path)}) == expected
+
+
 def test_quick_run_writes_a_record_and_reuses_its_runs(tmp_path):
     # mnist5k and its LeNet live in the default TFDS dir, shared with the other tests
     # (both are made on first use).

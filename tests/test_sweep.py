@@ -2,6 +2,7 @@
 
 import csv
 import os
+import time
 
 import pytest
 
@@ -108,10 +109,16 @@ def test_a_preempted_run_writes_no_result_and_the_rerun_finishes_it(tmp_path, mo
     with pytest.raises(RuntimeError, match="stopped at step 3 of 6"):
         sweep_lib.run_one(RING8, overrides, run_workdir)
     assert not os.path.exists(os.path.join(run_workdir, sweep_lib.RESULT_FILE))
+    first_call = sweep_lib._earlier_seconds(run_workdir)
+    assert first_call > 0
     monkeypatch.undo()
+    started = time.perf_counter()
     record = sweep_lib.run_one(RING8, overrides, run_workdir)
+    second_call = time.perf_counter() - started
     assert record["metrics"]["step"] == 6
     assert os.path.exists(os.path.join(run_workdir, sweep_lib.RESULT_FILE))
+    # the run's time counts both calls, not only the one that finished it
+    assert first_call + 0.5 * second_call < record["run_seconds"] <= first_call + second_call
 
 
 def test_a_run_stopped_by_a_signal_stops_the_sweep(tmp_path, monkeypatch):
