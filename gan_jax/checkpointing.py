@@ -45,9 +45,15 @@ class Checkpointer:
     def __init__(self, directory: str, max_to_keep: int = 3, create: bool = True):
         """``create=False`` opens an existing directory only (reading a finished run)."""
         self.directory = os.path.abspath(directory)
+        # With several processes, orbax names its barriers by step; two managers of one run
+        # (checkpoints/ and best_checkpoint/) saving the same step at once would meet at the
+        # same barrier and fail. The directory's name keeps each manager's barriers apart.
+        processes = ocp.options.MultiprocessingOptions(
+            barrier_sync_key_prefix=os.path.basename(self.directory))
         self._manager = ocp.CheckpointManager(
             self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
+            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create,
+                                                 multiprocessing_options=processes),
             item_names=("state", "meta"),
         )
 

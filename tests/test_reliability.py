@@ -236,6 +236,54 @@ def free_port():
         return s.getsockname()[1]
 
 
+def communicate_all(procs, timeout=120):
+    """(stdout, stderr) of each process; a process still running after ``timeout`` s is
+    killed, so a hang fails the test with the output so far rather than stalling it."""
+    deadline = time.monotonic() + timeout
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            outs.append((out, err + f"\n[killed after {timeout} s]"))
+    return outs
+
+
+# Two processes, each with both checkpoint managers of a run, start saves of the same steps
+# at once, each process at its own pace: the two managers' barriers must not meet.
+TWO_MANAGERS = """
+import os, sys, time
+import jax
+jax.distributed.initialize(coordinator_address=sys.argv[2], num_processes=2,
+                           process_id=int(sys.argv[3]))
+import numpy as np
+from gan_jax import checkpointing
+regular = checkpointing.Checkpointer(os.path.join(sys.argv[1], "checkpoints"))
+best = checkpointing.Checkpointer(os.path.join(sys.argv[1], "best_checkpoint"), 1)
+state, pause = {"w": np.arange(1000, dtype=np.float32)}, np.random.default_rng(int(sys.argv[3]))
+for step in range(1, 21):
+    regular.save(step, state, {"step": step})
+    time.sleep(pause.uniform(0, 0.05))
+    best.save(step, state, {"step": step})
+for manager in (regular, best):
+    manager.wait()
+    manager.close()
+print("saved", regular.all_steps(), best.all_steps())
+"""
+
+
+def test_two_processes_save_both_checkpoint_managers_at_the_same_steps(tmp_path):
+    address = f"localhost:{free_port()}"
+    procs = [subprocess.Popen([sys.executable, "-c", TWO_MANAGERS, str(tmp_path), address,
+                               str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, env=env()) for i in range(2)]
+    outs = communicate_all(procs)
+    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outs]
+    assert all("saved [18, 19, 20] [20]" in out for out, _ in outs)
+
+
 def test_two_processes_train_what_one_process_with_two_devices_trains(tmp_path):
     one = run(command(tmp_path / "one", 6, 3),
               env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
@@ -246,13 +294,8 @@ def test_two_processes_train_what_one_process_with_two_devices_trains(tmp_path):
                               env=env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
                                       JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i)))
              for i in range(2)]
-    try:
-        outs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    outs = communicate_all(procs)
+    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outs]
     assert "Trained to step 6" in outs[0][0]
     two, meta = restore_final(str(workdir))
     assert meta["step"] == 6
