@@ -57,7 +57,7 @@ import numpy as np
 from gan_jax import host
 
 RESULT_FILE = "result.json"
-SECONDS_FILE = "run_seconds.json"  # training time of every call so far, kept across resumes
+SECONDS_FILE = "run_seconds.json"  # wall time of every call so far, kept across resumes
 
 
 class RunStopped(RuntimeError):
