@@ -141,18 +141,18 @@ def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> di
             state = train.train_and_evaluate(config, run_workdir)
     finally:  # a stopped or failed call's time counts when a later call resumes the run
         seconds = earlier + time.perf_counter() - start
-        _write_json(os.path.join(run_workdir, SECONDS_FILE), {"run_seconds": seconds})
+        write_json(os.path.join(run_workdir, SECONDS_FILE), {"run_seconds": seconds})
     reached = int(np.asarray(state.step))
     if reached < config.num_steps:  # stopped by SIGTERM/SIGINT: the run is not finished
         raise RunStopped(f"stopped at step {reached} of {config.num_steps}; rerunning the "
                          "sweep resumes it")
     record = {"overrides": overrides, "run_seconds": seconds,
               "metrics": final_metrics(run_workdir)}
-    _write_json(os.path.join(run_workdir, RESULT_FILE), record)
+    write_json(os.path.join(run_workdir, RESULT_FILE), record)
     return record
 
 
-def _write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: Any) -> None:
     """Writes ``obj`` to ``path`` atomically (a crash leaves the old file or the new one)."""
     with open(path + ".tmp", "w") as f:
         json.dump(obj, f, indent=1)

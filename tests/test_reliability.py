@@ -236,9 +236,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def communicate_all(procs, timeout=120):
-    """(stdout, stderr) of each process; a process still running after ``timeout`` s is
-    killed, so a hang fails the test with the output so far rather than stalling it."""
+def two_processes(cmd, timeout=120):
+    """Runs ``cmd`` as processes 0 and 1 of one jax.distributed job on localhost and
+    returns their (stdout, stderr) after both exit 0; a process still running after
+    ``timeout`` s is killed, so a hang fails with the output so far rather than stalling."""
+    port = free_port()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT, env=env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
+                                                JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i)))
+             for i in range(2)]
     deadline = time.monotonic() + timeout
     outs = []
     for p in procs:
@@ -248,6 +254,7 @@ def communicate_all(procs, timeout=120):
             p.kill()
             out, err = p.communicate()
             outs.append((out, err + f"\n[killed after {timeout} s]"))
+    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outs]
     return outs
 
 
@@ -255,14 +262,13 @@ def communicate_all(procs, timeout=120):
 # at once, each process at its own pace: the two managers' barriers must not meet.
 TWO_MANAGERS = """
 import os, sys, time
-import jax
-jax.distributed.initialize(coordinator_address=sys.argv[2], num_processes=2,
-                           process_id=int(sys.argv[3]))
 import numpy as np
-from gan_jax import checkpointing
+from gan_jax import checkpointing, main
+main._initialize_distributed()
 regular = checkpointing.Checkpointer(os.path.join(sys.argv[1], "checkpoints"))
 best = checkpointing.Checkpointer(os.path.join(sys.argv[1], "best_checkpoint"), 1)
-state, pause = {"w": np.arange(1000, dtype=np.float32)}, np.random.default_rng(int(sys.argv[3]))
+state = {"w": np.arange(1000, dtype=np.float32)}
+pause = np.random.default_rng(int(os.environ["JAX_PROCESS_ID"]))
 for step in range(1, 21):
     regular.save(step, state, {"step": step})
     time.sleep(pause.uniform(0, 0.05))
@@ -275,12 +281,7 @@ print("saved", regular.all_steps(), best.all_steps())
 
 
 def test_two_processes_save_both_checkpoint_managers_at_the_same_steps(tmp_path):
-    address = f"localhost:{free_port()}"
-    procs = [subprocess.Popen([sys.executable, "-c", TWO_MANAGERS, str(tmp_path), address,
-                               str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, cwd=ROOT, env=env()) for i in range(2)]
-    outs = communicate_all(procs)
-    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outs]
+    outs = two_processes([sys.executable, "-c", TWO_MANAGERS, str(tmp_path)])
     assert all("saved [18, 19, 20] [20]" in out for out, _ in outs)
 
 
@@ -288,14 +289,8 @@ def test_two_processes_train_what_one_process_with_two_devices_trains(tmp_path):
     one = run(command(tmp_path / "one", 6, 3),
               env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     assert one.returncode == 0, one.stderr
-    workdir, port = tmp_path / "two", free_port()
-    procs = [subprocess.Popen(command(workdir, 6, 3), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                              env=env(JAX_COORDINATOR_ADDRESS=f"localhost:{port}",
-                                      JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(i)))
-             for i in range(2)]
-    outs = communicate_all(procs)
-    assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outs]
+    workdir = tmp_path / "two"
+    outs = two_processes(command(workdir, 6, 3))
     assert "Trained to step 6" in outs[0][0]
     two, meta = restore_final(str(workdir))
     assert meta["step"] == 6

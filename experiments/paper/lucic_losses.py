@@ -180,7 +180,7 @@ class Scorer:
 
     def score_run(self, run: dict[str, Any], grid: int = 0) -> dict[str, Any]:
         """{"steps", "fd", "final", "best", "grid": ``grid`` final samples} of one run."""
-        from gan_jax import checkpointing, configs, state as state_lib
+        from gan_jax import checkpointing, configs, state as state_lib, sweep
 
         path = os.path.join(run["workdir"], FD_FILE)
         tag = {"reference_key": str(self.evaluator.reference_key),
@@ -216,9 +216,7 @@ class Scorer:
         finally:
             ckpt.close()
         scores = {str(k): scores[str(k)] for k in [0, *saved]}
-        with open(path + ".tmp", "w") as f:
-            json.dump({"tag": tag, "fd_lenet": scores}, f, indent=1)
-        os.replace(path + ".tmp", path)
+        sweep.write_json(path, {"tag": tag, "fd_lenet": scores})
         return {"steps": [int(s) for s in scores], "fd": list(scores.values()),
                 "final": scores[str(saved[-1])], "best": min(scores.values()),
                 "grid": self.images(gan, states[saved[-1]], grid) if grid else None}
