@@ -4,6 +4,11 @@ Experiment files under ``experiments/configs/`` start from :func:`base_config`
 and change what they need. :func:`validate` runs before anything is compiled
 and turns every mistake it can see into one :class:`ConfigError` line naming
 the field, the value and what is allowed.
+
+Groups owned by a registry are checked by it: ``config.model`` by
+``gan_jax.models`` (a model's fields are its builder's keyword arguments; make
+the group with ``models.model_config(name, ...)``), ``config.regularizers`` by
+``gan_jax.penalties``, ``config.data`` by the data source it names.
 """
 
 from __future__ import annotations
@@ -13,15 +18,11 @@ import math
 import jax
 import ml_collections
 
-from gan_jax import losses, models, penalties
-from gan_jax.data import synthetic
-from gan_jax.state import OPTIMIZERS
+from gan_jax import data as data_lib, losses, models, penalties
+from gan_jax.errors import ConfigError
+from gan_jax.state import GENERATED_LABELS, OPTIMIZERS
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message is one line for the user."""
 
 
 def _optimizer(lr: float) -> ml_collections.ConfigDict:
@@ -40,8 +41,13 @@ def base_config() -> ml_collections.ConfigDict:
     # Layers' compute dtype: "bfloat16" for accelerators; parameters, batch norm and
     # losses stay float32.
     c.compute_dtype = "float32"
+    # Labels of generated examples, for labelled data: "uniform" over the classes, or "data"
+    # (the real labels' frequencies).
+    c.generated_labels = "uniform"
     # Regularisers and training devices (gan_jax/penalties.py); the defaults turn them off.
-    c.penalty = "none"                # a name in gan_jax.penalties.PENALTIES
+    # regularizers: name -> weight, or -> {"weight": w, "every": k} (lazy), e.g. {"r1": 10}.
+    c.regularizers = ml_collections.ConfigDict()
+    c.penalty = "none"                # one more regulariser: a name in penalties.PENALTIES
     c.penalty_weight = 10.0           # lambda of gp/dragan, gamma of r1/r2 (gamma/2 convention)
     c.clip_weights = 0.0              # clip D's parameters to [-c, c] after each update; 0 = off
     c.instance_noise = 0.0            # std of Gaussian noise on D's inputs at step 0; 0 = off
@@ -49,10 +55,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.unroll_steps = 0                # D updates G looks through (unrolled GAN); 0 = off
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "ring8"             # a synthetic name or a TFDS dataset name
+    c.data.name = "ring8"             # a source in gan_jax.data.SOURCES or a TFDS dataset name
     c.data.data_dir = ml_collections.FieldReference(None, field_type=str)
     c.data.split = "train"
     c.data.shuffle_buffer = 60_000
+    # Image folders ("folder": path; "emoji": none) are built once into a TFDS dataset.
+    c.data.path = ml_collections.FieldReference(None, field_type=str)
+    c.data.resolution = 64            # square side the images are resized to
+    c.data.channels = 3               # 3 (RGB) or 1 (greyscale)
+    c.data.on_bad_image = "skip"      # an unreadable image file: "skip" (warn) or "error"
     # Parameters of the synthetic mixtures (see gan_jax.data.synthetic).
     c.data.radius = 1.0
     c.data.std = 0.01
@@ -60,12 +71,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.stds = (0.5,)
     c.data.weights = ml_collections.FieldReference(None, field_type=tuple)
 
-    c.model = ml_collections.ConfigDict()
-    c.model.name = "mlp"              # a name in gan_jax.models.MODELS
-    c.model.latent_dim = 2
-    c.model.hidden = 128
-    c.model.depth = 3
-    c.model.spectral_norm = False     # spectral normalisation of D's layers (mlp, dcgan)
+    # A name in gan_jax.models.MODELS and that model's fields (its builder's keyword arguments).
+    c.model = models.model_config("mlp", latent_dim=2, hidden=128, depth=3)
 
     c.optim = ml_collections.ConfigDict()
     c.optim.g = _optimizer(1e-4)
@@ -102,8 +109,7 @@ def dcgan_image_config(dataset: str, arg: str | None = None) -> ml_collections.C
     c = base_config()
     c.data.name = dataset
     c.data.split = "train"
-    c.model.name = "dcgan"
-    c.model.latent_dim = 64
+    c.model = models.model_config("dcgan", latent_dim=64)
     c.loss = "nonsaturating"
     c.batch_size = 64
     c.num_steps = 10_000
@@ -126,12 +132,18 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+# Groups whose fields a registry checks (models, regularisers) or that hold groups of
+# their own (the two optimizers).
+_REGISTRY_GROUPS = ("config.model", "config.regularizers", "config.optim")
+
+
 def _unknown_fields(config, schema, prefix="config") -> None:
     for key in config.keys():
         where = f"{prefix}.{key}"
         _check(key in schema, f"unknown field {where}; allowed fields of {prefix}: "
                + ", ".join(sorted(schema.keys())))
-        if isinstance(schema[key], ml_collections.ConfigDict) and prefix != "config.optim":
+        if isinstance(schema[key], ml_collections.ConfigDict) and prefix not in _REGISTRY_GROUPS \
+                and where not in _REGISTRY_GROUPS[:2]:
             _check(isinstance(config[key], ml_collections.ConfigDict),
                    f"{where} must be a group of fields, got {config[key]!r}")
             _unknown_fields(config[key], schema[key], where)
@@ -184,6 +196,15 @@ def _check_data_fields(data) -> None:
            f"config.data.data_dir={data.data_dir!r} must be a directory path or None")
     _check(isinstance(data.split, str) and data.split != "",
            f"config.data.split={data.split!r} must be a split name such as 'train'")
+    _check(data.path is None or (isinstance(data.path, str) and data.path != ""),
+           f"config.data.path={data.path!r} must be a directory path or None")
+    res = data.resolution
+    _check(isinstance(res, int) and not isinstance(res, bool) and res > 0,
+           f"config.data.resolution={res!r} must be a positive integer (the square side)")
+    _check(data.channels in (1, 3) and not isinstance(data.channels, bool),
+           f"config.data.channels={data.channels!r} must be 1 (greyscale) or 3 (RGB)")
+    _check(data.on_bad_image in ("skip", "error"),
+           f"config.data.on_bad_image={data.on_bad_image!r} must be 'skip' or 'error'")
 
 
 # The fewest generated images an evaluation may use: PRDC needs k + 1 = 6 neighbours,
@@ -191,7 +212,7 @@ def _check_data_fields(data) -> None:
 MIN_EVAL_SAMPLES = 100
 
 
-def _check_eval_fields(config) -> None:
+def _check_eval_fields(config, source) -> None:
     from gan_jax.eval import evaluate
 
     value = config.eval_every
@@ -200,17 +221,14 @@ def _check_eval_fields(config) -> None:
     value = config.eval_samples
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= MIN_EVAL_SAMPLES,
            f"config.eval_samples={value!r} must be an integer >= {MIN_EVAL_SAMPLES}")
-    if config.eval_every and not synthetic.is_synthetic(config.data.name):
-        from gan_jax.eval import feature_net
-
-        _check(config.data.name in feature_net.RECIPES,
-               f"config.eval_every={config.eval_every} needs a feature network for "
-               f"config.data.name={config.data.name!r}; gan_jax has one for "
-               + ", ".join(feature_net.RECIPES) + " (or set config.eval_every=0)")
+    if config.eval_every:
+        problem = evaluate.unsupported(config.data, source)
+        _check(problem is None, f"config.eval_every={config.eval_every} {problem} "
+               "(or set config.eval_every=0)")
     name = config.best_metric
     if name == "none":
         return
-    allowed = evaluate.metric_names(config.data)
+    allowed = evaluate.metric_names(config.data, source)
     _check(name in allowed, f"unknown best_metric {name!r} (config.best_metric) for "
            f"config.data.name={config.data.name!r}; allowed: none, " + ", ".join(allowed))
     _check(config.eval_every > 0, f"config.best_metric={name!r} needs config.eval_every > 0 "
@@ -237,22 +255,24 @@ def from_json(saved: dict) -> ml_collections.ConfigDict:
                 target[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) \
                     else value
 
+    if isinstance(saved.get("model"), dict):
+        saved = {**saved, "model": models.migrate_saved(saved["model"])}
+        name = saved["model"].get("name")
+        if name in models.MODELS:
+            # The model's own defaults, not the base config's MLP fields.
+            config.model = models.model_config(name)
     merge(config, saved)
     return config
 
 
-def data_shape(config) -> tuple[int, ...]:
-    """The shape of one real example, from the mixture or the TFDS metadata."""
-    if synthetic.is_synthetic(config.data.name):
-        return tuple(synthetic.make_mixture(config.data).means.shape[1:])
-    from gan_jax.data import input_pipeline
+def validate(config: ml_collections.ConfigDict, num_devices: int | None = None):
+    """Checks every field; returns the opened data source (``gan_jax.data``). Raises
+    ConfigError.
 
-    return input_pipeline.dataset_info(config.data).shape
-
-
-def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
-             ) -> tuple[int, ...]:
-    """Checks every field; returns the data shape. Raises ConfigError."""
+    The data source is opened last, after every cheap check: a TFDS dataset reads its
+    metadata, an image folder is built (once). A folder's resolution is checked against the
+    model before the build.
+    """
     _unknown_fields(config, base_config())
     _check(config.loss in losses.LOSSES,
            f"unknown loss {config.loss!r} (config.loss); allowed: "
@@ -265,16 +285,20 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
         _check(isinstance(value, int | float) and not isinstance(value, bool)
                and math.isfinite(value) and value >= 0,
                f"config.{field}={value!r} must be a number >= 0 (0 turns it off)")
+    _check(isinstance(config.regularizers, ml_collections.ConfigDict),
+           f"config.regularizers={config.regularizers!r} must map regulariser names to "
+           "weights, e.g. {'r1': 10.0}")
+    try:
+        penalties.regularizers_of(config)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     for field in ("instance_noise_steps", "unroll_steps"):
         value = config[field]
         _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                f"config.{field}={value!r} must be an integer >= 0 (0 turns it off)")
-    _check(isinstance(config.model.get("spectral_norm", False), bool),
-           f"config.model.spectral_norm={config.model.get('spectral_norm')!r} must be True "
-           "or False")
     for field in ("n_disc", "batch_size", "num_steps", "log_every", "sample_every",
                   "checkpoint_every", "max_checkpoints", "num_samples", "num_toy_samples",
-                  "model.latent_dim", "model.hidden", "model.depth", "data.shuffle_buffer"):
+                  "data.shuffle_buffer"):
         _positive_int(config, field)
     _check(_is_number(config.ema_decay) and 0.0 <= config.ema_decay < 1.0,
            f"config.ema_decay={config.ema_decay!r} must be in [0, 1) (0 keeps no EMA)")
@@ -289,8 +313,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
     _check(config.instance_noise_steps == 0 or config.instance_noise > 0,
            f"config.instance_noise_steps={config.instance_noise_steps} needs "
            "config.instance_noise > 0 (the noise it anneals)")
+    _check(config.generated_labels in GENERATED_LABELS,
+           f"config.generated_labels={config.generated_labels!r} is not allowed; allowed: "
+           + ", ".join(GENERATED_LABELS))
+    _check(isinstance(config.model, ml_collections.ConfigDict) and "name" in config.model,
+           "config.model must be a group of fields with a name; make it with "
+           "gan_jax.models.model_config(name, ...)")
     _check_data_fields(config.data)
-    _check_eval_fields(config)
     _check(config.compute_dtype in COMPUTE_DTYPES,
            f"config.compute_dtype={config.compute_dtype!r} is not allowed; allowed: "
            + ", ".join(COMPUTE_DTYPES))
@@ -302,10 +331,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None
            f"config.batch_size={config.batch_size} is not divisible by the {num_devices} "
            f"devices; use a multiple of {num_devices}")
     try:
-        shape = data_shape(config)
-        models.check_model(config.model, shape)
+        hint = data_lib.expected_shape(config.data)
+        if hint is not None:  # labels are not known before the build: assume some
+            models.check_model(config.model, data_lib.Spec(hint, (-1.0, 1.0), 1))
+        source = data_lib.get(config.data)
+        models.check_model(config.model, source.spec)
     except ConfigError:
         raise
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    return shape
+    _check_eval_fields(config, source)
+    return source

@@ -1,14 +1,21 @@
 """Regulariser registry: penalties on D's input gradients, by name, composable with any loss.
 
-``config.penalty`` names an entry of :data:`PENALTIES`; the D step minimises
+``config.regularizers`` maps entries of :data:`PENALTIES` to weights, e.g.
+``{"r1": 10.0, "gp": 1.0}``, or to ``{"weight": w, "every": k}`` for lazy
+regularisation (the term on one D update in k, weighted k * w; Karras et al. 2020);
+the older pair ``config.penalty`` / ``config.penalty_weight`` adds one more entry.
+The D step minimises
 
-    d_loss(real_logits, fake_logits) + config.penalty_weight * penalty(...)
+    d_loss(real_logits, fake_logits) + sum_r weight_r * penalty_r(...)
 
-so any penalty goes with any entry of :data:`gan_jax.losses.LOSSES`. Every penalty has the
-signature ``penalty(d_fn, real, fake, uniform, axis_name=None) -> []``:
+so any set of penalties goes with any entry of :data:`gan_jax.losses.LOSSES`. Every penalty
+has the signature ``penalty(d_fn, real, fake, uniform, axis_name=None) -> []``:
 
-* ``d_fn(x [B, *data_shape]) -> [B]``: D's raw outputs with D's parameters closed over (the
-  step differentiates the penalty with respect to those parameters as well).
+* ``d_fn(x [B, *data_shape], labels="real") -> [B]``: D's raw outputs with D's parameters
+  closed over (the step differentiates the penalty with respect to those parameters as
+  well). For labelled data D also reads labels: those of the real batch, or with
+  ``labels="fake"`` those drawn for the generated batch. Points between real and generated
+  examples (gp) take the real labels, as in compare_gan's conditional penalties.
 * ``real``, ``fake``: this device's real and generated examples [B, *data_shape].
 * ``uniform(purpose, shape) -> [B, *shape]``: U[0, 1) draws, one independent stream per
   example and per ``purpose`` (an int), so the numbers do not depend on how the batch is split
@@ -36,6 +43,7 @@ with e ~ U[0, 1) per example, a ~ U[0, 1) per example and u ~ U[0, 1)^d per elem
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import jax
@@ -123,7 +131,7 @@ def r2_penalty(d_fn: DFn, real: jax.Array, fake: jax.Array, uniform: Uniform,
     Mescheder et al. 2018, eq. 10, in the same gamma/2 convention as :func:`r1_penalty`.
     """
     del real, uniform, axis_name
-    g = input_gradients(d_fn, fake).reshape(fake.shape[0], -1)
+    g = input_gradients(lambda x: d_fn(x, "fake"), fake).reshape(fake.shape[0], -1)
     return 0.5 * jnp.mean(jnp.sum(jnp.square(g), axis=1))
 
 
@@ -158,6 +166,47 @@ PENALTIES: dict[str, Penalty] = {
     "r2": r2_penalty,
     "dragan": dragan_penalty,
 }
+
+
+def _weight_and_every(name: str, value) -> tuple[float, int]:
+    if hasattr(value, "keys"):
+        extra = sorted(set(value.keys()) - {"weight", "every"})
+        if extra or "weight" not in value:
+            raise ValueError(f"config.regularizers.{name} must be a weight or a group "
+                             "{weight, every}; got fields " + ", ".join(sorted(value.keys())))
+        weight, every = value["weight"], value.get("every", 1)
+    else:
+        weight, every = value, 1
+    if isinstance(weight, bool) or not isinstance(weight, int | float) \
+            or not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"config.regularizers.{name} weight {weight!r} must be a number >= 0")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"config.regularizers.{name} every={every!r} must be an integer >= 1")
+    return float(weight), int(every)
+
+
+def regularizers_of(config) -> list[tuple[str, Penalty, float, int]]:
+    """(name, penalty, weight, every) of each regulariser the config turns on.
+
+    From ``config.regularizers`` and the older ``config.penalty``/``penalty_weight``; a
+    weight of 0 turns an entry off. ValueError (one line) for an unknown name, a bad weight,
+    or a name given both ways.
+    """
+    entries = dict(config.regularizers.items()) if config.get("regularizers") else {}
+    if config.penalty != "none":
+        if config.penalty in entries:
+            raise ValueError(f"penalty {config.penalty!r} is set twice: config.penalty and "
+                             f"config.regularizers.{config.penalty}; keep one")
+        entries[config.penalty] = config.penalty_weight
+    out = []
+    for name in sorted(entries):
+        if name not in PENALTIES or name == "none":
+            raise ValueError(f"unknown regularizer {name!r} (config.regularizers); allowed: "
+                             + ", ".join(sorted(k for k in PENALTIES if k != "none")))
+        weight, every = _weight_and_every(name, entries[name])
+        if weight > 0:
+            out.append((name, PENALTIES[name], weight, every))
+    return out
 
 
 def get_penalty(name: str) -> Penalty:

@@ -158,3 +158,14 @@ def save_toy_panels(sample_list: Sequence, steps: Sequence[int], mixture, path: 
         ax.tick_params(labelsize="small")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def save_samples(samples, source, path: str, title: str = "", d_fn: Callable | None = None,
+                 max_images: int = 256) -> None:
+    """The picture of a run's samples: toy vectors over the source's mixture density
+    (:func:`save_toy_plot`), images as a grid of the first ``max_images``
+    (:func:`save_image_grid`)."""
+    if len(source.spec.shape) == 1:
+        save_toy_plot(samples, source.mixture, path, title=title, d_fn=d_fn)
+    else:
+        save_image_grid(np.asarray(samples)[:max_images], path)

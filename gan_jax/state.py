@@ -10,13 +10,15 @@ config.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from gan_jax import losses, models, penalties
@@ -51,11 +53,26 @@ class GANState:
     rng: jax.Array
 
 
+class Regularizer(NamedTuple):
+    """One regulariser of D's loss: ``weight * every * fn(...)`` on every ``every``-th D update.
+
+    ``every > 1`` is lazy regularisation (Karras et al., "Analyzing and Improving the Image
+    Quality of StyleGAN", CVPR 2020, Sec. 4.1): the term is computed on one D update in
+    ``every`` and scaled by ``every``, so its average weight stays ``weight``.
+    """
+
+    name: str
+    fn: Callable
+    weight: float
+    every: int = 1
+
+
 @flax.struct.dataclass
 class GAN:
     """The static part of a GAN: modules, optimizers, objective and sizes.
 
     It is a pytree with no leaves, so it can be closed over by jitted code.
+    :meth:`g_apply` and :meth:`d_apply` run the two players.
     """
 
     generator: Any = flax.struct.field(pytree_node=False)
@@ -67,13 +84,46 @@ class GAN:
     data_shape: tuple[int, ...] = flax.struct.field(pytree_node=False)
     n_disc: int = flax.struct.field(pytree_node=False)
     ema_decay: float = flax.struct.field(pytree_node=False)
+    # Labels: the number of classes of the data (None: unlabelled) and the log-probabilities
+    # of the labels the step draws for generated examples.
+    num_classes: int | None = flax.struct.field(pytree_node=False, default=None)
+    label_log_probs: tuple[float, ...] | None = flax.struct.field(pytree_node=False,
+                                                                  default=None)
     # Regularisers and training devices (gan_jax/penalties.py); the defaults turn them off.
-    penalty: Callable = flax.struct.field(pytree_node=False, default=penalties.no_penalty)
-    penalty_weight: float = flax.struct.field(pytree_node=False, default=0.0)
+    regularizers: tuple[Regularizer, ...] = flax.struct.field(pytree_node=False, default=())
     clip_weights: float = flax.struct.field(pytree_node=False, default=0.0)
     instance_noise: float = flax.struct.field(pytree_node=False, default=0.0)
     instance_noise_steps: int = flax.struct.field(pytree_node=False, default=0)
     unroll_steps: int = flax.struct.field(pytree_node=False, default=0)
+
+    def g_apply(self, params, batch_stats, z: jax.Array, y: jax.Array | None = None, *,
+                train: bool = False):
+        """G's samples [B, *data_shape] of latents z [B, latent_dim] and labels y [B].
+
+        ``train=False``: evaluation mode (running statistics); returns the samples.
+        ``train=True``: batch statistics of this batch; returns (samples, new statistics).
+        """
+        return _apply(self.generator, params, batch_stats, z, y, train)
+
+    def d_apply(self, params, batch_stats, x: jax.Array, y: jax.Array | None = None, *,
+                train: bool = False):
+        """D's raw scores [B] of examples x [B, *data_shape] and labels y [B].
+
+        ``train=False`` returns the scores; ``train=True`` returns (scores, new statistics).
+        """
+        return _apply(self.discriminator, params, batch_stats, x, y, train)
+
+    def draw_label(self, key: jax.Array) -> jax.Array:
+        """One generated example's label (int32 []) from ``label_log_probs``."""
+        return jax.random.categorical(key, jnp.asarray(self.label_log_probs)).astype(jnp.int32)
+
+
+def _apply(module, params, batch_stats, x, y, train: bool):
+    variables = {"params": params, "batch_stats": batch_stats}
+    if not train:
+        return module.apply(variables, x, y, train=False)
+    out, updates = module.apply(variables, x, y, train=True, mutable=["batch_stats"])
+    return out, updates.get("batch_stats", batch_stats)
 
 
 OPTIMIZERS = {
@@ -89,28 +139,57 @@ def make_optimizer(opt_config: ml_collections.ConfigDict) -> optax.GradientTrans
     return OPTIMIZERS[opt_config.name](opt_config)
 
 
-def make_gan(config: ml_collections.ConfigDict, data_shape: tuple[int, ...],
-             axis_name: str | None = "data") -> GAN:
-    """Builds the static GAN description from a (validated) config."""
-    generator, discriminator = models.build_models(
-        config.model, data_shape, axis_name, config.get("compute_dtype", "float32"))
+def make_gan(config: ml_collections.ConfigDict, spec, axis_name: str | None = "data",
+             class_frequencies=None) -> GAN:
+    """Builds the static GAN description from a (validated) config.
+
+    ``spec`` is the data source's :class:`gan_jax.data.Spec` (or one example's shape, for
+    unlabelled data). ``class_frequencies`` ([num_classes], the real labels' frequencies) is
+    needed when ``config.generated_labels == "data"``.
+    """
+    spec = models._as_spec(spec)
+    generator, discriminator = models.build_models(config.model, spec, axis_name,
+                                                   config.compute_dtype)
     return GAN(
         generator=generator,
         discriminator=discriminator,
         g_tx=make_optimizer(config.optim.g),
-        d_tx=make_optimizer(_unrollable(config.optim.d, config.get("unroll_steps", 0))),
+        d_tx=make_optimizer(_unrollable(config.optim.d, config.unroll_steps)),
         objective=losses.get_objective(config.loss),
         latent_dim=config.model.latent_dim,
-        data_shape=tuple(data_shape),
+        data_shape=tuple(spec.shape),
         n_disc=config.n_disc,
         ema_decay=config.ema_decay,
-        penalty=penalties.get_penalty(config.get("penalty", "none")),
-        penalty_weight=float(config.get("penalty_weight", 0.0)),
-        clip_weights=float(config.get("clip_weights", 0.0)),
-        instance_noise=float(config.get("instance_noise", 0.0)),
-        instance_noise_steps=int(config.get("instance_noise_steps", 0)),
-        unroll_steps=int(config.get("unroll_steps", 0)),
+        num_classes=spec.num_classes,
+        label_log_probs=label_log_probs(config.generated_labels, spec.num_classes,
+                                        class_frequencies),
+        regularizers=tuple(Regularizer(*r) for r in penalties.regularizers_of(config)),
+        clip_weights=float(config.clip_weights),
+        instance_noise=float(config.instance_noise),
+        instance_noise_steps=int(config.instance_noise_steps),
+        unroll_steps=int(config.unroll_steps),
     )
+
+
+GENERATED_LABELS = ("uniform", "data")
+
+
+def label_log_probs(mode: str, num_classes: int | None, class_frequencies=None
+                    ) -> tuple[float, ...] | None:
+    """Log-probabilities of generated labels: uniform over the classes, or the real data's
+    class frequencies (``mode = "data"``); None for unlabelled data."""
+    if not num_classes:
+        return None
+    if mode == "uniform":
+        return (-math.log(num_classes),) * num_classes
+    if mode != "data":
+        raise ValueError(f"config.generated_labels={mode!r} is not allowed; allowed: "
+                         + ", ".join(GENERATED_LABELS))
+    if class_frequencies is None or len(class_frequencies) != num_classes:
+        raise ValueError("config.generated_labels='data' needs the data's class frequencies")
+    freq = np.asarray(class_frequencies, np.float64)
+    with np.errstate(divide="ignore"):
+        return tuple(float(v) for v in np.log(freq / freq.sum()))
 
 
 def _unrollable(opt_config: ml_collections.ConfigDict, unroll_steps: int):
@@ -136,8 +215,9 @@ def init_state(gan: GAN, seed: int) -> GANState:
     g_key, d_key = jax.random.split(jax.random.fold_in(root, 0x1A17))
     z = jnp.zeros((1, gan.latent_dim), jnp.float32)
     x = jnp.zeros((1, *gan.data_shape), jnp.float32)
-    g_vars = gan.generator.init(g_key, z, train=False)
-    d_vars = gan.discriminator.init(d_key, x, train=False)
+    y = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
+    g_vars = gan.generator.init(g_key, z, y, train=False)
+    d_vars = gan.discriminator.init(d_key, x, y, train=False)
     g_params, d_params = g_vars["params"], d_vars["params"]
     return GANState(
         step=jnp.zeros((), jnp.int32),
@@ -147,7 +227,8 @@ def init_state(gan: GAN, seed: int) -> GANState:
         d_batch_stats=d_vars.get("batch_stats", {}),
         g_opt_state=gan.g_tx.init(g_params),
         d_opt_state=gan.d_tx.init(d_params),
-        ema_g_params=g_params if gan.ema_decay > 0 else None,
+        # A copy: the state is donated to the step, and one buffer may not be donated twice.
+        ema_g_params=jax.tree.map(jnp.copy, g_params) if gan.ema_decay > 0 else None,
         rng=root,
     )
 

@@ -40,7 +40,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import csv
-import importlib.util
 import itertools
 import json
 import math
@@ -68,17 +67,11 @@ class SweepStopped(RuntimeError):
     """The sweep stopped launching runs because one of them was stopped by a signal."""
 
 
-def load_python_file(path: str, function: str):
-    """Calls ``function()`` defined in the Python file ``path`` and returns its value."""
-    name = "_gan_jax_sweep_" + re.sub(r"\W", "_", os.path.abspath(path))
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot load {path!r}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, function):
-        raise ValueError(f"{path!r} defines no {function}()")
-    return getattr(module, function)()
+def _runs():
+    # Imported when used: the host settings of this process come before JAX is imported.
+    from gan_jax import runs
+
+    return runs
 
 
 def variants_of(sweep: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -130,7 +123,7 @@ def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> di
     """
     from gan_jax import train
 
-    config = load_python_file(config_path, "get_config")
+    config = _runs().load_config(config_path)
     apply_overrides(config, overrides)
     os.makedirs(run_workdir, exist_ok=True)
     earlier = _earlier_seconds(run_workdir)
@@ -384,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gan_jax.configs import ConfigError
 
     try:
-        sweep = load_python_file(args.sweep, "get_sweep")
+        sweep = _runs().load_python_file(args.sweep, "get_sweep")
         variants_of(sweep)
     except (OSError, ValueError, ConfigError) as e:
         print(f"gan-jax sweep: error: {e}", file=sys.stderr)

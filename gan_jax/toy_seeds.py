@@ -26,20 +26,17 @@ import ml_collections
 import numpy as np
 from jax import lax
 
-from gan_jax import state as state_lib, steps, train
-from gan_jax.configs import ConfigError, validate
-from gan_jax.data import synthetic
+from gan_jax import runs, sampling, state as state_lib, steps
+from gan_jax.errors import ConfigError
 
 
 def _setup(config: ml_collections.ConfigDict):
-    """(gan, mixture) of a validated toy config; ConfigError for an image dataset."""
-    if not synthetic.is_synthetic(config.data.name):
-        raise ConfigError(f"config.data.name={config.data.name!r} is not a toy mixture; "
-                          "toy_seeds trains only the synthetic datasets: "
-                          + ", ".join(sorted(synthetic.SYNTHETIC)))
-    data_shape = validate(config, num_devices=1)
-    return (state_lib.make_gan(config, data_shape, axis_name=steps.AXIS),
-            synthetic.make_mixture(config.data))
+    """(gan, source) of a validated toy config; ConfigError for data drawn on the host."""
+    source, gan = runs.build(config, num_devices=1, axis_name=steps.AXIS)
+    if not source.in_step:
+        raise ConfigError(f"config.data.name={config.data.name!r} is read on the host; "
+                          "toy_seeds trains only data drawn inside the step (toy mixtures)")
+    return gan, source
 
 
 def init_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int]) -> state_lib.GANState:
@@ -60,11 +57,9 @@ def train_seeds(config: ml_collections.ConfigDict, seeds: Sequence[int],
         raise ValueError(f"seeds={list(seeds)!r} must be a non-empty list of distinct ints")
     if chunk < 1:
         raise ValueError(f"chunk={chunk!r} must be a positive number of steps")
-    gan, mixture = _setup(config)
+    gan, source = _setup(config)
     states = init_seeds(config, seeds)
-
-    def sampler(key):
-        return synthetic.sample(mixture, key)
+    sampler = source.sample
 
     def one_seed(state):
         # A mapped axis of size one named like the mesh axis: the step's pmean and
@@ -97,10 +92,11 @@ def sample_seeds(config: ml_collections.ConfigDict, states: state_lib.GANState,
     gan, _ = _setup(config)
     num = config.num_toy_samples if num is None else num
 
+    y = sampling.fixed_labels(num, gan.num_classes)
+
     def one(state, seed):
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), train._SAMPLE_KEY)
-        z = jax.random.normal(key, (num, gan.latent_dim), jnp.float32)
-        return steps.generate(gan, state_lib.sampling_params(state), state.g_batch_stats, z)
+        z = sampling.fixed_latents(seed, sampling.PICTURES, (num, gan.latent_dim))
+        return gan.g_apply(state_lib.sampling_params(state), state.g_batch_stats, z, y)
 
     seeds = jnp.asarray([int(s) for s in seeds], jnp.uint32)
     return np.asarray(jax.jit(jax.vmap(one))(states, seeds))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from typing import Any
 
@@ -33,160 +32,53 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 
-from gan_jax import checkpointing, plotting, preemption, state as state_lib, steps
-from gan_jax.configs import ConfigError, validate
-from gan_jax.data import synthetic
+from gan_jax import (
+    checkpointing,
+    plotting,
+    preemption,
+    runs,
+    sampling,
+    sharding,
+    state as state_lib,
+    steps,
+    workdir as workdir_lib,
+)
+from gan_jax.compilation import use_compilation_cache
+from gan_jax.errors import DivergenceError
 from gan_jax.eval import evaluate as evaluate_lib, modes
 from gan_jax.metric_writer import MetricWriter
-
-_SAMPLE_KEY = 0x5A4D  # folded into the seed for the fixed latents of pictures
-_COMPILATION_CACHE_BYTES = 4 * 2**30
-
-
-def use_compilation_cache(directory: str) -> None:
-    """Points JAX's persistent compilation cache at ``directory`` ("" changes nothing).
-
-    A program compiled once (the train step, the evaluation's generator) is stored there and
-    loaded, not compiled, by every later process that builds the identical program: a
-    resumed or repeated run, a sweep's next seed. The size bound (least recently used entries
-    go first) also makes JAX lock the cache, so concurrent processes may share it.
-    """
-    if not directory:
-        return
-    path = os.path.abspath(os.path.expanduser(directory))
-    if jax.config.jax_compilation_cache_dir == path:
-        return
-    from jax.experimental.compilation_cache import compilation_cache
-
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_compilation_cache_max_size", _COMPILATION_CACHE_BYTES)
-    compilation_cache.reset_cache()  # JAX reads the setting once; this makes it read it again
-
-
-def _truncate_metrics(workdir: str, last_step: int) -> None:
-    """Drops metric rows logged after ``last_step`` (the run died past its checkpoint)."""
-    path = os.path.join(workdir, "metrics.jsonl")
-    if jax.process_index() != 0 or not os.path.exists(path):
-        return
-    with open(path) as f:
-        rows = [line for line in f if line.strip() and json.loads(line)["step"] <= last_step]
-    with open(path, "w") as f:
-        f.writelines(rows)
 
 
 class _Sampler:
     """Draws the periodic pictures (and, for toys, mode statistics)."""
 
-    def __init__(self, config, gan: state_lib.GAN, workdir: str, mixture):
-        self.gan, self.mixture = gan, mixture
+    def __init__(self, config, gan: state_lib.GAN, workdir: str, source):
+        self.gan, self.source = gan, source
+        self.mixture = getattr(source, "mixture", None)
         self.dir = os.path.join(workdir, "samples")
-        n = config.num_toy_samples if mixture is not None else config.num_samples
-        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _SAMPLE_KEY)
-        self.z = jax.random.normal(key, (n, gan.latent_dim), jnp.float32)
-        self._generate = jax.jit(lambda p, s, z: steps.generate(gan, p, s, z))
-        self._discriminate = jax.jit(lambda p, s, x: jax.nn.sigmoid(
-            steps.discriminate(gan, p, s, x)))
+        n = config.num_toy_samples if len(gan.data_shape) == 1 else config.num_samples
+        self.z = sampling.fixed_latents(config.seed, sampling.PICTURES, (n, gan.latent_dim))
+        self.y = sampling.fixed_labels(n, gan.num_classes)
+        self._generate = sampling.Generator(gan, batch=n)
+        self._discriminate = jax.jit(lambda p, s, x: jax.nn.sigmoid(gan.d_apply(p, s, x)))
 
     def __call__(self, state: state_lib.GANState, step: int) -> dict[str, float]:
-        samples = np.asarray(self._generate(
-            state_lib.sampling_params(state), state.g_batch_stats, self.z))
+        samples = self._generate(state, self.z, self.y)
         if jax.process_index() != 0:
             return {}
         os.makedirs(self.dir, exist_ok=True)
         path = os.path.join(self.dir, f"step_{step:07d}.png")
-        if self.mixture is None:
-            plotting.save_image_grid(samples, path)
-            return {}
         d_fn = None
-        if samples.shape[-1] == 1:
+        if samples.shape[-1] == 1 and samples.ndim == 2 and not self.gan.num_classes:
             def d_fn(x):
                 return np.asarray(self._discriminate(state.d_params, state.d_batch_stats,
                                                      jnp.asarray(x, jnp.float32)))
-        plotting.save_toy_plot(samples, self.mixture, path, title=f"step {step}", d_fn=d_fn)
+        plotting.save_samples(samples, self.source, path, title=f"step {step}", d_fn=d_fn)
+        if self.mixture is None:
+            return {}
         stats = modes.mode_stats(samples, self.mixture)
         return {k: float(v) for k, v in stats.items()}
-
-
-def _make_data(config, mesh, start_step: int):
-    """(toy example sampler or None, iterator of real batches or None)."""
-    if synthetic.is_synthetic(config.data.name):
-        mixture = synthetic.make_mixture(config.data)
-        return mixture, (lambda key: synthetic.sample(mixture, key)), None
-    from gan_jax.data import input_pipeline
-
-    batches = input_pipeline.global_batches(config.data, mesh, config.batch_size,
-                                            config.n_disc, config.seed, start_step)
-    return None, None, batches
-
-
-# Fields a resumed run must share with the run that wrote the checkpoints: they fix
-# the shapes in the state, or the data and random numbers the run continues with.
-RESUME_FIELDS = ("model", "data.name", "optim.g.name", "optim.d.name", "seed", "batch_size",
-                 "n_disc", "unroll_steps", "compute_dtype")
-_RUN_OUTPUTS = ("checkpoints", "damaged_checkpoints", "best_checkpoint", "metrics.jsonl",
-                "eval.jsonl", "config.json", "samples", "tensorboard")
-
-
-def _field(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        tree = tree.get(part) if isinstance(tree, dict) else None
-    return tree
-
-
-def _leaves(tree, prefix: str) -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key in sorted(tree):
-        out.update(_leaves(tree[key], f"{prefix}.{key}"))
-    return out
-
-
-def _has_checkpoints(workdir: str) -> bool:
-    path = os.path.join(workdir, "checkpoints")
-    return os.path.isdir(path) and any(n.isdigit() for n in os.listdir(path))
-
-
-def _check_workdir(config, workdir: str, restart: bool) -> None:
-    """Refuses a workdir whose run cannot be continued with ``config`` (unless restarting).
-
-    Also makes sure the workdir is writable, so a bad path fails before any compile.
-    """
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".gan_jax_write_test"):
-            pass
-    except OSError as e:
-        raise ConfigError(f"workdir {workdir!r} cannot be written: {e.strerror}") from None
-    if restart:
-        if jax.process_index() == 0 and any(
-                os.path.exists(os.path.join(workdir, n)) for n in _RUN_OUTPUTS):
-            target = os.path.join(workdir, "previous_runs", time.strftime("%Y%m%d-%H%M%S"))
-            os.makedirs(target)
-            for name in _RUN_OUTPUTS:
-                if os.path.exists(os.path.join(workdir, name)):
-                    os.rename(os.path.join(workdir, name), os.path.join(target, name))
-            print(f"Starting over: the previous run's outputs were moved to {target}")
-        if jax.process_count() > 1:
-            multihost_utils.sync_global_devices("gan_jax_restart")
-        return
-    saved_path = os.path.join(workdir, "config.json")
-    if not (_has_checkpoints(workdir) and os.path.exists(saved_path)):
-        return
-    with open(saved_path) as f:
-        saved = json.load(f)
-    new = json.loads(config.to_json())
-    for field in RESUME_FIELDS:
-        before = _leaves(_field(saved, field), f"config.{field}")
-        now = _leaves(_field(new, field), f"config.{field}")
-        for name in sorted(set(before) | set(now)):
-            if before.get(name) != now.get(name):
-                raise ConfigError(
-                    f"workdir {workdir!r} holds a run made with {name}={before.get(name)!r} "
-                    f"(its config.json), not {now.get(name)!r}; use another workdir, or "
-                    "--restart to move that run aside and start over")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -196,15 +88,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     Resumes from the newest readable checkpoint in ``workdir``; ``restart`` instead
     moves an earlier run's outputs into ``workdir/previous_runs/`` and starts over.
     """
-    data_shape = validate(config)
+    source, gan = runs.build(config)
     workdir = os.path.abspath(workdir)
-    _check_workdir(config, workdir, restart)
+    workdir_lib.check_workdir(config, workdir, restart)
     use_compilation_cache(config.compilation_cache_dir)
 
-    mesh = steps.make_mesh()
-    gan = state_lib.make_gan(config, data_shape)
+    mesh = sharding.make_mesh()
     state = state_lib.init_state(gan, config.seed)
-    state = jax.device_put(state, steps.replicated(mesh))
+    state = jax.device_put(state, sharding.replicated(mesh))
     logging.info("generator: %d params, discriminator: %d params, %d devices",
                  state_lib.param_count(state.g_params), state_lib.param_count(state.d_params),
                  mesh.devices.size)
@@ -216,15 +107,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     if restored is not None:
         state, meta = restored
         start_step = int(meta["step"])
-        _truncate_metrics(workdir, start_step)
+        workdir_lib.truncate_metrics(workdir, start_step)
         print(f"Resuming from the checkpoint of step {start_step} in {ckpt.directory}")
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "config.json"), "w") as f:
             f.write(config.to_json(indent=2))
 
-    mixture, sampler, batches = _make_data(config, mesh, start_step)
+    if source.in_step:
+        sampler, batches = source.sample, None
+    else:
+        sampler = None
+        batches = source.batches(mesh, global_batch=config.batch_size, n_disc=config.n_disc,
+                                 seed=config.seed, start_step=start_step)
     train_step = steps.parallelize(gan, mesh, config.batch_size, sampler)
-    draw = _Sampler(config, gan, workdir, mixture)
+    draw = _Sampler(config, gan, workdir, source)
     evaluation = evaluate_lib.Evaluation(config, gan) if config.eval_every else None
     best_ckpt, best = _open_best(config, workdir, evaluation)
     writer = MetricWriter(workdir)
@@ -334,10 +230,6 @@ def _save_best(best_ckpt, best, step: int, state, meta: dict, evaluated: dict) -
         if old >= step:
             best_ckpt.delete(old)
     best_ckpt.save(step, state, {**meta, "best": best.record(step, evaluated)})
-
-
-class DivergenceError(RuntimeError):
-    """Training produced non-finite values; the message is one line for the user."""
 
 
 @jax.jit

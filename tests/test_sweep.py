@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gan_jax import sweep as sweep_lib
+from gan_jax import runs, sweep as sweep_lib
 
 HERE = os.path.dirname(__file__)
 RING8 = os.path.join(HERE, "..", "experiments", "configs", "ring8.py")
@@ -86,7 +86,7 @@ def test_override_of_an_unknown_field_is_refused():
 def test_losses_ring8_sweep_covers_every_loss():
     from gan_jax import losses
 
-    spec = sweep_lib.load_python_file(
+    spec = runs.load_python_file(
         os.path.join(HERE, "..", "experiments", "sweeps", "losses_ring8.py"), "get_sweep")
     variants = dict(sweep_lib.variants_of(spec))
     assert {v["loss"] for v in variants.values()} == set(losses.LOSSES)

@@ -45,13 +45,18 @@ def _mixture(means, stds, weights=None) -> Mixture:
                    jnp.asarray(weights / weights.sum(), jnp.float32))
 
 
-def sample(mixture: Mixture, key: jax.Array) -> jax.Array:
-    """One example [d] float32; pure, so it can be vmapped and jitted."""
+def sample_with_component(mixture: Mixture, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """One example [d] float32 and the index of its component (int32 []); pure."""
     k_component, k_noise = jax.random.split(key)
     # log(0) = -inf gives a zero-weight component probability exactly 0.
     i = jax.random.categorical(k_component, jnp.log(mixture.weights))
     noise = jax.random.normal(k_noise, mixture.means.shape[1:], jnp.float32)
-    return mixture.means[i] + mixture.stds[i] * noise
+    return mixture.means[i] + mixture.stds[i] * noise, i.astype(jnp.int32)
+
+
+def sample(mixture: Mixture, key: jax.Array) -> jax.Array:
+    """One example [d] float32; pure, so it can be vmapped and jitted."""
+    return sample_with_component(mixture, key)[0]
 
 
 def sample_batch(mixture: Mixture, key: jax.Array, n: int) -> jax.Array:
@@ -126,14 +131,34 @@ SYNTHETIC: dict[str, Callable[..., Mixture]] = {
 }
 
 
-def is_synthetic(name: str) -> bool:
-    """Whether ``config.data.name`` names a toy mixture (drawn in-step) rather than a dataset."""
-    return name in SYNTHETIC
-
-
 def make_mixture(data_config) -> Mixture:
     """The mixture ``config.data`` (a ConfigDict with ``name``) describes."""
     if data_config.name not in SYNTHETIC:
         raise ValueError(f"unknown synthetic dataset {data_config.name!r} (config.data.name); "
                          "allowed: " + ", ".join(sorted(SYNTHETIC)))
     return SYNTHETIC[data_config.name](data_config)
+
+
+class ToySource:
+    """A toy mixture as a data source (``gan_jax.data``): drawn inside the step.
+
+    An example is ``{"image": x [d] float32, "label": k int32 []}``, k the index of the
+    mixture component that drew x, so conditional models can be trained on toys.
+    """
+
+    in_step = True
+
+    def __init__(self, data_config):
+        from gan_jax.data import Spec
+
+        self.name = data_config.name
+        self.mixture = make_mixture(data_config)
+        k, d = self.mixture.means.shape
+        self.spec = Spec(shape=(int(d),), value_range=None, num_classes=int(k))
+
+    def sample(self, key: jax.Array) -> dict[str, jax.Array]:
+        x, k = sample_with_component(self.mixture, key)
+        return {"image": x, "label": k}
+
+    def class_frequencies(self) -> np.ndarray:
+        return np.asarray(self.mixture.weights, np.float64)

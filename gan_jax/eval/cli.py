@@ -29,12 +29,9 @@ import os
 import sys
 import time
 
-_SAMPLE_CLI_KEY = 0x5C11  # folded into --seed for the latents of `gan-jax sample`
+from gan_jax.errors import RunError
+
 _GRID_MAX = 256           # images drawn in the PNG of `gan-jax sample`
-
-
-class RunError(ValueError):
-    """The workdir or checkpoint cannot be used; the message is one line."""
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
@@ -60,70 +57,24 @@ def _args(command: str, argv: list[str]) -> argparse.Namespace:
 
 def load_run(workdir: str, which: str):
     """(config, gan, state, meta, checkpoint path) of ``which`` checkpoint of ``workdir``."""
-    from gan_jax import checkpointing, configs, state as state_lib
+    from gan_jax import runs
 
-    if not os.path.isdir(workdir):
-        raise RunError(f"no such workdir: {workdir}")
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(config_path):
-        raise RunError(f"{workdir} holds no config.json: not a gan_jax workdir")
-    try:
-        with open(config_path) as f:
-            config = configs.from_json(json.load(f))
-    except (OSError, ValueError, TypeError) as e:
-        raise RunError(f"{config_path} cannot be read ({e}); it is not a gan_jax "
-                       "config") from None
-    if which == "best":
-        directory = os.path.join(workdir, "best_checkpoint")
-    elif which == "latest" or which.isdigit():
-        directory = os.path.join(workdir, "checkpoints")
-    else:
-        raise RunError(f"unknown --checkpoint value {which!r}; allowed: latest, best or a "
-                       "step number")
-    found = sorted(int(n) for n in os.listdir(directory) if n.isdigit()) \
-        if os.path.isdir(directory) else []
-    if not found:
-        hint = ("the run kept no best checkpoint (set config.eval_every and "
-                "config.best_metric)" if which == "best" else "train first")
-        raise RunError(f"no checkpoint in {directory}; {hint}")
-    step = found[-1] if which in ("latest", "best") else int(which)
-    if step not in found:
-        raise RunError(f"no checkpoint of step {step} in {directory}; steps there: "
-                       + ", ".join(map(str, found)))
-    shape = configs.validate(config)
-    gan = state_lib.make_gan(config, shape, axis_name=None)
-    template = state_lib.init_state(gan, config.seed)
-    ckpt = checkpointing.Checkpointer(directory, create=False)
-    try:
-        state, meta = ckpt.restore(step, template)
-    except Exception as e:  # noqa: BLE001  (any failure to read means damaged)
-        raise RunError(f"the checkpoint of step {step} in {ckpt.step_path(step)} cannot be "
-                       f"read ({checkpointing._one_line(e, 200)}); choose another with "
-                       "--checkpoint (steps there: " + ", ".join(map(str, found)) + ")") from None
-    finally:
-        ckpt.close()
-    return config, gan, state, meta, ckpt.step_path(step)
-
-
-# (metric key, printed name) in the order `gan-jax eval` prints them.
-_IMAGE_ROWS = (("fd_lenet", "FD-LeNet"), ("kid", "KID"), ("precision", "precision"),
-               ("recall", "recall"), ("density", "density"), ("coverage", "coverage"),
-               ("classifier_score", "classifier score"))
-_TOY_ROWS = (("modes_captured", "modes captured"), ("high_quality", "high-quality share"),
-             ("reverse_kl", "reverse KL"), ("parzen_ll", "Parzen log-likelihood"),
-             ("parzen_sigma", "Parzen sigma"))
+    run = runs.restore(workdir, which)
+    return run.config, run.gan, run.state, run.meta, run.path
 
 
 def format_metrics(metrics: dict[str, float]) -> list[str]:
-    """Lines ``name  value [± std]`` for the metrics present, in the fixed order."""
+    """Lines ``name  value [± std]`` for the metrics present, in the evaluators' order."""
+    from gan_jax.eval import evaluate
+
     lines = []
-    for key, name in (*_IMAGE_ROWS, *_TOY_ROWS):
-        if key not in metrics:
+    for metric in evaluate.DECLARED.values():
+        if metric.name not in metrics:
             continue
-        value = f"{metrics[key]:.6g}"
-        if f"{key}_std" in metrics:
-            value += f" ± {metrics[key + '_std']:.2g}"
-        lines.append(f"  {name:<22}{value}")
+        value = f"{metrics[metric.name]:.6g}"
+        if metric.std and metric.std in metrics:
+            value += f" ± {metrics[metric.std]:.2g}"
+        lines.append(f"  {metric.label:<22}{value}")
     return lines
 
 
@@ -164,12 +115,9 @@ def _min_samples() -> int:
 
 def sample_run(workdir: str, which: str, num: int, out: str, seed: int = 0) -> tuple[str, str]:
     """Draws ``num`` samples; writes ``out``.npz and ``out``.png; returns both paths."""
-    import jax
-    import jax.numpy as jnp
     import numpy as np
 
-    from gan_jax import plotting, state as state_lib, steps
-    from gan_jax.data import synthetic
+    from gan_jax import plotting, runs, sampling
 
     if num < 1:
         raise RunError(f"--num={num} must be a positive integer")
@@ -177,21 +125,19 @@ def sample_run(workdir: str, which: str, num: int, out: str, seed: int = 0) -> t
     parent = os.path.dirname(os.path.abspath(base))
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise RunError(f"--out {out}: {parent} is not a directory")
-    config, gan, state, meta, path = load_run(workdir, which)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), _SAMPLE_CLI_KEY)
-    z = jax.random.normal(key, (num, gan.latent_dim), jnp.float32)
-    generate = jax.jit(lambda p, s, z: steps.generate(gan, p, s, z))
-    samples = np.concatenate([np.asarray(generate(
-        state_lib.sampling_params(state), state.g_batch_stats, z[i:i + 500]))
-        for i in range(0, num, 500)])
+    run = runs.restore(workdir, which)
+    meta, path = run.meta, run.path
+    z = sampling.fixed_latents(seed, sampling.SAMPLE_COMMAND, (num, run.gan.latent_dim))
+    y = sampling.fixed_labels(num, run.gan.num_classes)
+    samples = sampling.Generator(run.gan)(run.state, z, y)
     try:
         os.makedirs(parent, exist_ok=True)
-        np.savez(base + ".npz", samples=samples, latents=np.asarray(z))
-        if synthetic.is_synthetic(config.data.name):
-            plotting.save_toy_plot(samples, synthetic.make_mixture(config.data), base + ".png",
-                                   title=f"step {int(meta['step'])}")
-        else:
-            plotting.save_image_grid(samples[:_GRID_MAX], base + ".png")
+        arrays = {"samples": samples, "latents": np.asarray(z)}
+        if y is not None:
+            arrays["labels"] = np.asarray(y)
+        np.savez(base + ".npz", **arrays)
+        plotting.save_samples(samples, run.source, base + ".png",
+                              title=f"step {int(meta['step'])}", max_images=_GRID_MAX)
     except OSError as e:
         raise RunError(f"cannot write {base}.npz / .png: {e.strerror}") from None
     print(f"Wrote {num} samples of {path} (step {int(meta['step'])}) to {base}.npz and "
@@ -205,7 +151,7 @@ def main(argv: list[str]) -> int:
     args = _args(command, rest)
     from absl import logging
 
-    from gan_jax.configs import ConfigError
+    from gan_jax.errors import ConfigError
 
     logging.set_verbosity(logging.WARNING)
     try:

@@ -24,34 +24,45 @@ from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from gan_jax import state as state_lib, steps
-from gan_jax.data import synthetic
+from gan_jax import sampling, state as state_lib
+from gan_jax.errors import ConfigError
+from gan_jax.eval import image_eval, toy_eval
 
-# Metric name -> True when higher is better.
-IMAGE_METRICS = {"fd_lenet": False, "kid": False, "precision": True, "recall": True,
-                 "density": True, "coverage": True, "classifier_score": True}
-TOY_METRICS = {"modes_captured": True, "high_quality": True, "reverse_kl": False}
-PARZEN_METRICS = {"parzen_ll": True}  # 1-D mixtures only
-METRICS = {**IMAGE_METRICS, **TOY_METRICS, **PARZEN_METRICS}
-# What ImageEvaluator returns, in a fixed order (for the broadcast between processes).
-IMAGE_KEYS = ("fd_lenet", "kid", "kid_std", "precision", "recall", "density", "coverage",
-              "classifier_score", "classifier_score_std")
+# Every metric an evaluator may report, by name (declared by the evaluators).
+DECLARED = {m.name: m for m in (*image_eval.METRICS, *toy_eval.METRICS,
+                                *toy_eval.PARZEN_METRICS, *toy_eval.PARZEN_REPORTED)}
+# Metric name -> True when higher is better (the metrics best_metric may name).
+METRICS = {m.name: m.higher_is_better
+           for m in (*image_eval.METRICS, *toy_eval.METRICS, *toy_eval.PARZEN_METRICS)}
 PREFIX = "eval/"
-_EVAL_KEY = 0xE7A1  # folded into the seed for the evaluation latents
 _BATCH = 500        # generated examples per jitted call
 
 
-def metric_names(data_config) -> tuple[str, ...]:
+def _is_toy(spec) -> bool:
+    # Vectors are toy mixtures, scored against the exact mixture; images by features.
+    return len(spec.shape) == 1
+
+
+def metric_names(data_config, source) -> tuple[str, ...]:
     """The metric names evaluations of ``config.data`` report (allowed as best_metric)."""
-    if not synthetic.is_synthetic(data_config.name):
-        return tuple(IMAGE_METRICS)
-    if data_config.name == "gauss1d":
-        return (*TOY_METRICS, *PARZEN_METRICS)
-    return tuple(TOY_METRICS)
+    del data_config
+    if _is_toy(source.spec):
+        return tuple(m.name for m in toy_eval.metrics_of(source.spec.shape[0]))
+    return tuple(m.name for m in image_eval.METRICS)
+
+
+def unsupported(data_config, source) -> str | None:
+    """Why evaluations of ``config.data`` cannot run, or None when they can."""
+    if _is_toy(source.spec):
+        return None
+    try:
+        image_eval.check_supported(data_config.name)
+    except ValueError as e:
+        return f"cannot evaluate {data_config.name!r}: {e}"
+    return None
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
@@ -63,30 +74,22 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
     return new > old if METRICS[metric] else new < old
 
 
-def num_samples(config) -> int:
+def num_samples(config, spec) -> int:
     """Generated samples per evaluation: ``eval_samples`` (images) or ``num_toy_samples``."""
-    if synthetic.is_synthetic(config.data.name):
-        return int(config.num_toy_samples)
-    return int(config.eval_samples)
+    return int(config.num_toy_samples if _is_toy(spec) else config.eval_samples)
 
 
-def make_evaluator(config, n: int):
+def make_evaluator(config, spec, n: int):
     """The data's evaluator for ``n`` samples: a callable with a ``reference_key``.
 
     An image evaluator loads (or, the first time, trains) the dataset's feature network
     and the real data's statistics; what stops it (a dataset without a feature network,
     more samples than the split holds, data not prepared) is one ConfigError line.
     """
-    from gan_jax.configs import ConfigError
-
-    if synthetic.is_synthetic(config.data.name):
-        from gan_jax.eval.toy_eval import ToyEvaluator
-
-        return ToyEvaluator(config.data, n)
-    from gan_jax.eval.image_eval import ImageEvaluator
-
+    if _is_toy(spec):
+        return toy_eval.ToyEvaluator(config.data, n)
     try:
-        return ImageEvaluator(config.data, n)
+        return image_eval.ImageEvaluator(config.data, n)
     except ValueError as e:
         raise ConfigError(f"cannot evaluate {config.data.name!r} (config.eval_every="
                           f"{config.eval_every}): {e}") from None
@@ -101,28 +104,26 @@ class Evaluation:
     """
 
     def __init__(self, config, gan: state_lib.GAN, n: int | None = None):
-        self.n = num_samples(config) if n is None else int(n)
+        spec = sampling.spec_of(gan)
+        self.n = num_samples(config, spec) if n is None else int(n)
         self.gan = gan
         batch = min(_BATCH, self.n)
         padded = -(-self.n // batch) * batch
-        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), _EVAL_KEY)
         # [padded, latent_dim]; sample i uses row i whatever the batching.
-        self.z = jax.random.normal(key, (padded, gan.latent_dim), jnp.float32).reshape(
-            padded // batch, batch, gan.latent_dim)
-        self._generate = jax.jit(lambda p, s, z: steps.generate(gan, p, s, z))
-        self.is_image = not synthetic.is_synthetic(config.data.name)
+        self.z = sampling.fixed_latents(config.seed, sampling.EVALUATION, (padded, gan.latent_dim))
+        self.y = sampling.fixed_labels(padded, gan.num_classes)
+        self._generate = sampling.Generator(gan, batch)
+        self.is_image = not _is_toy(spec)
         # Toy evaluators are cheap and deterministic: every process runs its own.
         self._shared = self.is_image and jax.process_count() > 1
         built = not self._shared or jax.process_index() == 0
-        self.evaluator = make_evaluator(config, self.n) if built else None
+        self.evaluator = make_evaluator(config, spec, self.n) if built else None
         key = self.evaluator.reference_key if built else ""
         self.reference_key = _broadcast_text(key) if self._shared else key
 
     def samples(self, state: state_lib.GANState) -> np.ndarray:
         """G's samples [n, *data_shape] float32 from ``state``'s sampling parameters."""
-        params = state_lib.sampling_params(state)
-        parts = [np.asarray(self._generate(params, state.g_batch_stats, z)) for z in self.z]
-        return np.concatenate(parts)[:self.n]
+        return self._generate(state, self.z, self.y)[:self.n]
 
     def __call__(self, state: state_lib.GANState) -> dict[str, float]:
         """The evaluation of ``state``: ``{"eval/<metric>": value, ...}`` plus
@@ -132,13 +133,15 @@ class Evaluation:
         if self.evaluator is None:
             raw = {}
         elif self.is_image and not np.all(np.isfinite(samples)):
-            raw = dict.fromkeys(IMAGE_KEYS, float("nan"))  # never a best; the log shows it
+            # Never a best; the log shows it.
+            raw = dict.fromkeys(image_eval.METRIC_NAMES, float("nan"))
         else:
             raw = self.evaluator(samples)
         if self._shared:
-            values = np.array([raw.get(k, np.nan) for k in IMAGE_KEYS], np.float64)
+            keys = image_eval.METRIC_NAMES
+            values = np.array([raw.get(k, np.nan) for k in keys], np.float64)
             values = np.asarray(multihost_utils.broadcast_one_to_all(values)).tolist()
-            raw = dict(zip(IMAGE_KEYS, values, strict=True))
+            raw = dict(zip(keys, values, strict=True))
         out = {PREFIX + k: float(v) for k, v in raw.items()}
         out["eval_seconds"] = time.perf_counter() - start
         return out

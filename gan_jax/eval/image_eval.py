@@ -41,7 +41,6 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from gan_jax.data import synthetic
 from gan_jax.eval import feature_net, metrics, real_data
 
 DEFAULT_NUM_SAMPLES = 5000
@@ -53,8 +52,17 @@ CLASSIFIER_SPLITS = 10
 MIN_IMAGES = PRDC_K + 1
 # Slack on the [-1, 1] check: a tanh in float32 or bfloat16 may round past 1.
 RANGE_SLACK = 1e-3
-METRIC_NAMES = ("fd_lenet", "kid", "kid_std", "precision", "recall", "density", "coverage",
-                "classifier_score", "classifier_score_std")
+METRICS = (
+    metrics.Metric("fd_lenet", False, "FD-LeNet"),
+    metrics.Metric("kid", False, "KID", std="kid_std"),
+    metrics.Metric("precision", True, "precision"),
+    metrics.Metric("recall", True, "recall"),
+    metrics.Metric("density", True, "density"),
+    metrics.Metric("coverage", True, "coverage"),
+    metrics.Metric("classifier_score", True, "classifier score", std="classifier_score_std"),
+)
+# Every key an evaluation returns, in a fixed order (spreads after their metric).
+METRIC_NAMES = tuple(k for m in METRICS for k in (m.name, m.std) if k)
 
 
 def reference_root(data_dir: str | None) -> Path:
@@ -75,9 +83,11 @@ def reference_indices(split_size: int, num_samples: int) -> np.ndarray:
 
 def check_supported(name: str) -> feature_net.Recipe:
     """The feature network's recipe of dataset ``name``; ValueError if there is none."""
-    if synthetic.is_synthetic(name):
-        raise ValueError(f"dataset {name!r} is a toy mixture: image metrics need an image "
-                         "dataset; toy runs are scored by gan_jax.eval.modes")
+    from gan_jax import data
+
+    if data.SOURCES.get(name) is not None and name not in feature_net.RECIPES:
+        raise ValueError(f"dataset {name!r} has no LeNet feature network: image metrics "
+                         "need one of " + ", ".join(feature_net.RECIPES))
     return feature_net.check_name(name)
 
 

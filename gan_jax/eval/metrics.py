@@ -35,8 +35,23 @@ Metrics
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
+
+
+class Metric(NamedTuple):
+    """A number an evaluator reports: its key, which way is better, and its printed name.
+
+    ``std`` names the key of its spread over subsets or splits, when the evaluator
+    reports one. Evaluators declare their metrics once (``METRICS``); evaluation, the
+    best-checkpoint choice, ``gan-jax eval``'s table and the config validator read them.
+    """
+
+    name: str
+    higher_is_better: bool
+    label: str
+    std: str | None = None
 
 
 def _as_2d_float64(x: np.ndarray, name: str) -> np.ndarray:

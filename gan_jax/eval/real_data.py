@@ -15,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_jax.errors import DataError
+
 HOLDOUT_FRACTION = 0.1
-
-
-class DataError(ValueError):
-    """The data cannot be read (not prepared, not a split); the message is one line."""
 
 
 def data_root(data_dir: str | None) -> Path:

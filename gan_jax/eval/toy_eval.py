@@ -34,6 +34,20 @@ PARZEN_VALIDATION, PARZEN_TEST = 1000, 2500
 PARZEN_SIGMA_GRID = tuple(float(s) for s in np.logspace(-2.0, 0.0, 7))
 _VALIDATION_KEY, _TEST_KEY = 0x7A11, 0x7E57
 
+METRICS = (
+    metrics.Metric("modes_captured", True, "modes captured"),
+    metrics.Metric("high_quality", True, "high-quality share"),
+    metrics.Metric("reverse_kl", False, "reverse KL"),
+)
+# 1-D mixtures add the Parzen protocol; parzen_sigma is reported, not ranked.
+PARZEN_METRICS = (metrics.Metric("parzen_ll", True, "Parzen log-likelihood"),)
+PARZEN_REPORTED = (metrics.Metric("parzen_sigma", False, "Parzen sigma"),)
+
+
+def metrics_of(dim: int) -> tuple[metrics.Metric, ...]:
+    """The rankable metrics of toy data in ``dim`` dimensions."""
+    return METRICS + (PARZEN_METRICS if dim == 1 else ())
+
 
 def mixture_digest(mixture: synthetic.Mixture) -> str:
     """8 hex digits identifying a mixture's means, stds and weights (float32 bytes)."""

@@ -1,84 +1,125 @@
-"""Model registry: ``config.model.name`` -> (generator, discriminator) builder.
+"""Model registry: ``config.model.name`` -> the module's ``build`` function.
 
-A builder takes ``(model_config, data_shape, axis_name)`` and returns two Linen
-modules: G maps z [B, latent_dim] float32 to samples [B, *data_shape] in the
-data's range, D maps samples to raw scores [B]. ``axis_name`` is the mapped axis
-over which BatchNorm averages batch statistics (None outside shard_map).
+A model's config fields are the keyword-only arguments of its ``build``; the
+registry checks ``config.model`` against that signature (an unknown field, or a
+required one missing, is one line), so adding a model is one module with a
+``build`` plus one line in :data:`MODELS`. :func:`model_config` makes the config
+group of a model with its defaults.
 
-:func:`check_model` validates a config without building anything, so the config
-validator can stop on an unknown name or an impossible data shape with one line
-before anything is compiled.
+``build(spec, axis_name, *, latent_dim, ...)`` returns two Linen modules:
+G maps ``(z [B, latent_dim] float32, y [B] int32 or None)`` to samples
+``[B, *spec.shape]`` in the data's range, and D maps ``(x, y)`` to raw scores [B].
+Unconditional models accept ``y`` and ignore it. ``spec`` is the data source's
+:class:`gan_jax.data.Spec` (shape, value range, number of classes); ``axis_name``
+is the mapped axis over which BatchNorm averages batch statistics (None outside
+shard_map). ``build`` raises ValueError (one line) for a shape or a conditioning the
+model cannot serve, so the config validator can stop before anything is compiled.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import jax.numpy as jnp
+import ml_collections
 
-from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from gan_jax.data import Spec
+from gan_jax.models import dcgan, mlp
 
-
-def _check_mlp(model_config, data_shape) -> None:
-    if len(data_shape) != 1:
-        raise ValueError(f"config.model.name='mlp' needs flat vectors (toy data), got data "
-                         f"shape {tuple(data_shape)}; use config.model.name='dcgan' for images")
-
-
-def _check_dcgan(model_config, data_shape) -> None:
-    ok = len(data_shape) == 3 and data_shape[0] == data_shape[1] and data_shape[0] % 4 == 0
-    if not ok:
-        raise ValueError("config.model.name='dcgan' needs square images with side divisible "
-                         f"by 4, got data shape {tuple(data_shape)}")
-
-
-def _mlp(model_config, data_shape, axis_name):
-    del axis_name  # no batch norm in the MLPs
-    hidden, depth = model_config.get("hidden", 128), model_config.get("depth", 3)
-    return (MLPGenerator(out_dim=data_shape[0], hidden=hidden, depth=depth),
-            MLPDiscriminator(hidden=hidden, depth=depth,
-                             spectral_norm=model_config.get("spectral_norm", False)))
-
-
-def _dcgan(model_config, data_shape, axis_name):
-    return (DCGANGenerator(output_shape=tuple(data_shape), axis_name=axis_name),
-            DCGANDiscriminator(axis_name=axis_name,
-                               spectral_norm=model_config.get("spectral_norm", False)))
-
-
-# name -> builder (model_config, data_shape, axis_name) -> (generator, discriminator).
+# name -> build(spec, axis_name, **fields) -> (generator, discriminator).
 MODELS: dict[str, Callable] = {
-    "mlp": _mlp,
-    "dcgan": _dcgan,
-}
-
-# name -> shape check; kept beside MODELS so a new model adds one line to each.
-_CHECKS: dict[str, Callable] = {
-    "mlp": _check_mlp,
-    "dcgan": _check_dcgan,
+    "mlp": mlp.build,
+    "dcgan": dcgan.build,
 }
 
 
-def check_model(model_config, data_shape: tuple[int, ...]) -> None:
-    """Raises ValueError (one line) for an unknown name or an impossible data shape."""
-    if model_config.name not in MODELS:
-        raise ValueError(f"unknown model {model_config.name!r} (config.model.name); allowed: "
-                         + ", ".join(sorted(MODELS)))
-    _CHECKS[model_config.name](model_config, tuple(data_shape))
+def _unknown_model(name) -> ValueError:
+    return ValueError(f"unknown model {name!r} (config.model.name); allowed: "
+                      + ", ".join(sorted(MODELS)))
 
 
-def build_models(model_config, data_shape: tuple[int, ...], axis_name: str | None = None,
+def fields(name: str) -> dict[str, inspect.Parameter]:
+    """The config fields of model ``name``: its build's keyword-only parameters."""
+    if name not in MODELS:
+        raise _unknown_model(name)
+    return {p.name: p for p in inspect.signature(MODELS[name]).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def model_config(name: str, **values) -> ml_collections.ConfigDict:
+    """``config.model`` for model ``name``: every field with its default, then ``values``."""
+    known = fields(name)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"model {name!r} has no field {unknown[0]!r}; its fields: "
+                         + ", ".join(known))
+    defaults = {k: p.default for k, p in known.items() if p.default is not inspect.Parameter.empty}
+    return ml_collections.ConfigDict({"name": name, **defaults, **values})
+
+
+def _as_spec(spec) -> Spec:
+    return spec if isinstance(spec, Spec) else Spec(tuple(spec), None, None)
+
+
+def build_models(model_config, spec, axis_name: str | None = None,
                  compute_dtype: str = "float32"):
-    """(generator, discriminator) for ``model_config.name`` and one example's shape.
+    """(generator, discriminator) of ``model_config`` for the data ``spec``.
 
-    ``data_shape`` excludes the batch axis: (d,) for toy vectors, (H, W, C) for images.
+    ``spec`` is a :class:`gan_jax.data.Spec`, or one example's shape (unlabelled data).
     ``compute_dtype`` ("float32" or "bfloat16") is the dtype the layers compute in
-    (every model has a ``dtype`` field); parameters, batch norm and the outputs stay
-    float32.
+    (every model has a ``dtype`` attribute); parameters, batch norm and the outputs stay
+    float32. Raises ValueError (one line) for an unknown name or field, a missing field,
+    or data the model cannot serve.
     """
-    check_model(model_config, data_shape)
-    generator, discriminator = MODELS[model_config.name](model_config, tuple(data_shape),
-                                                         axis_name)
+    name = model_config.name
+    known = fields(name)
+    given = {k: v for k, v in model_config.items() if k != "name"}
+    for key in given:
+        if key not in known:
+            raise ValueError(f"config.model.{key} is not a field of model {name!r}; its "
+                             "fields: " + ", ".join(known))
+    missing = [k for k, p in known.items()
+               if p.default is inspect.Parameter.empty and k not in given]
+    if missing:
+        raise ValueError(f"config.model.{missing[0]} is missing; model {name!r} needs it")
+    for key, value in given.items():
+        _check_type(key, value, known[key].default)
+    generator, discriminator = MODELS[name](_as_spec(spec), axis_name, **given)
     dtype = jnp.dtype(compute_dtype)
     return generator.clone(dtype=dtype), discriminator.clone(dtype=dtype)
+
+
+def _check_type(key: str, value, default) -> None:
+    """A field's value must have its default's type; ints must be positive."""
+    if default is inspect.Parameter.empty or default is None:
+        return
+    if isinstance(default, bool):
+        ok, what = isinstance(value, bool), "True or False"
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+        what = "a positive integer"
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        what = "a number"
+    elif isinstance(default, str):
+        ok, what = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"config.model.{key}={value!r} must be {what}")
+
+
+def check_model(model_config, spec) -> None:
+    """Raises ValueError (one line) if ``model_config`` cannot serve the data ``spec``."""
+    build_models(model_config, spec)
+
+
+def migrate_saved(model: dict) -> dict:
+    """A ``config.model`` read from an older run's config.json, with the fields its model
+    does not take dropped: before models owned their fields, every run's model group held
+    the MLP's ``hidden`` and ``depth``, which other models ignored."""
+    if model.get("name") not in MODELS:
+        return model
+    known = fields(model["name"])
+    return {k: v for k, v in model.items() if k == "name" or k in known}

@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from gan_jax.models.conditioning import conditioning_classes
 from gan_jax.models.layers import (
     PatchConv,
     PhaseConvTranspose,
@@ -57,7 +58,9 @@ class DCGANGenerator(nn.Module):
     dtype: Any = jnp.float32                # compute dtype of the layers; output float32
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, z: jax.Array, y: jax.Array | None = None, *,
+                 train: bool = True) -> jax.Array:
+        del y  # unconditional
         h_, w_, c_ = self.output_shape
         dt = self.dtype
         h = nn.Dense(1024, kernel_init=_init, dtype=dt)(z)
@@ -86,7 +89,9 @@ class DCGANDiscriminator(nn.Module):
     dtype: Any = jnp.float32                # compute dtype of the layers; scores float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    def __call__(self, x: jax.Array, y: jax.Array | None = None, *,
+                 train: bool = True) -> jax.Array:
+        del y  # unconditional
         sn, dt = self.spectral_norm, self.dtype
         # Few input channels: patches times the kernel beats XLA:CPU's convolution. The
         # names keep the parameter tree of two nn.Conv layers (checkpoints load unchanged).
@@ -101,3 +106,20 @@ class DCGANDiscriminator(nn.Module):
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
         out = sn_layer(nn.Dense(1, kernel_init=_init, dtype=dt), h, train, sn)[..., 0]
         return out.astype(jnp.float32)
+
+
+def build(spec, axis_name, *, latent_dim: int = 64, spectral_norm: bool = False,
+          conditioning: str = "none"):
+    """The DCGAN pair for square images whose side is divisible by 4 (registry ``dcgan``).
+
+    ``spectral_norm`` applies to D; the only ``conditioning`` is "none" (G and D accept
+    labels and ignore them).
+    """
+    del latent_dim  # G takes any latent size
+    shape = tuple(spec.shape)
+    if not (len(shape) == 3 and shape[0] == shape[1] and shape[0] % 4 == 0):
+        raise ValueError("config.model.name='dcgan' needs square images with side divisible "
+                         f"by 4, got data shape {shape}")
+    conditioning_classes(conditioning, spec, ("none",), "dcgan")
+    return (DCGANGenerator(output_shape=shape, axis_name=axis_name),
+            DCGANDiscriminator(axis_name=axis_name, spectral_norm=spectral_norm))
