@@ -222,13 +222,13 @@ def _check_eval_fields(config, source) -> None:
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= MIN_EVAL_SAMPLES,
            f"config.eval_samples={value!r} must be an integer >= {MIN_EVAL_SAMPLES}")
     if config.eval_every:
-        problem = evaluate.unsupported(config.data, source)
+        problem = evaluate.unsupported(config.data, source.spec)
         _check(problem is None, f"config.eval_every={config.eval_every} {problem} "
                "(or set config.eval_every=0)")
     name = config.best_metric
     if name == "none":
         return
-    allowed = evaluate.metric_names(config.data, source)
+    allowed = evaluate.metric_names(source.spec)
     _check(name in allowed, f"unknown best_metric {name!r} (config.best_metric) for "
            f"config.data.name={config.data.name!r}; allowed: none, " + ", ".join(allowed))
     _check(config.eval_every > 0, f"config.best_metric={name!r} needs config.eval_every > 0 "

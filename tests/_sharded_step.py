@@ -25,15 +25,15 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_jax import state as state_lib, steps  # noqa: E402
+from gan_jax import data, state as state_lib, steps  # noqa: E402
 from gan_jax.configs import base_config  # noqa: E402
-from gan_jax.data import synthetic  # noqa: E402
+from gan_jax.models import model_config  # noqa: E402
 
 
-def stepper(config, devices, data_shape, sampler):
+def stepper(config, devices, spec, sampler):
     """(state, batch) -> (state, metrics) on host numpy, run on ``devices``."""
     mesh = steps.make_mesh(devices)
-    gan = state_lib.make_gan(config, data_shape)
+    gan = state_lib.make_gan(config, spec)
     step = steps.parallelize(gan, mesh, config.batch_size, sampler)
 
     def run(state, batch):
@@ -61,20 +61,25 @@ def main(model: str):
     # SGD, not Adam: Adam's update hides a gradient that is N times too large.
     c.optim.g = c.optim.d = dict(name="sgd", lr=0.01, momentum=0.0)
     if model == "dcgan":
-        c.model.name, c.model.latent_dim, c.data.name = "dcgan", 16, "images"
-        data_shape = (28, 28, 1)
+        # A labelled image batch: the labels are sharded with the images; generated labels
+        # are drawn per example index (the DCGAN itself ignores them).
+        c.model, c.data.name = model_config("dcgan", latent_dim=16), "images"
+        spec = data.Spec((28, 28, 1), (-1.0, 1.0), 10)
         rng = np.random.default_rng(0)
-        batches = [rng.uniform(-1, 1, (1, 16, *data_shape)).astype(np.float32)
+        batches = [{"image": rng.uniform(-1, 1, (1, 16, 28, 28, 1)).astype(np.float32),
+                    "label": rng.integers(0, 10, (1, 16)).astype(np.int32)}
                    for _ in range(3)]
         sampler = None
     else:
-        c.model.name, c.model.latent_dim = "mlp", 2
-        mixture = synthetic.make_mixture(c.data)
-        data_shape = (2,)
+        # ring8 drawn in the step, its components as labels; "mlp_concat" conditions on them.
+        conditioning = "concat" if model == "mlp_concat" else "none"
+        c.model = model_config("mlp", latent_dim=2, conditioning=conditioning)
+        source = data.get(c.data)
+        spec = source.spec
         batches = [None] * 3
-        sampler = lambda key: synthetic.sample(mixture, key)  # noqa: E731
-    gan, one = stepper(c, jax.devices()[:1], data_shape, sampler)
-    _, four = stepper(c, jax.devices(), data_shape, sampler)
+        sampler = source.sample
+    gan, one = stepper(c, jax.devices()[:1], spec, sampler)
+    _, four = stepper(c, jax.devices(), spec, sampler)
     start = jax.device_get(state_lib.init_state(gan, c.seed))
     state, worst = start, {"params": -1.0, "batch_stats": -1.0, "metrics": -1.0}
     for batch in batches:

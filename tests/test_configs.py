@@ -11,6 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gan_jax.configs import ConfigError, base_config, validate
+from gan_jax.models import model_config
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.py")))
@@ -29,8 +30,8 @@ def test_every_experiment_config_validates(path):
     doc = open(path).read()
     assert "python -m gan_jax.main --config experiments/configs/" in doc, "docstring command"
     with tfds.testing.mock_data(num_examples=8):
-        shape = validate(config, num_devices=1)
-    assert len(shape) in (1, 3)
+        source = validate(config, num_devices=1)
+    assert len(source.spec.shape) in (1, 3)
 
 
 def _set(config, field, value):
@@ -54,7 +55,16 @@ def _set(config, field, value):
     ("optim.d.lr", -1e-3, "config.optim.d.lr=-0.001 must be a positive number"),
     ("optim.g.name", "adamw2", "unknown optimizer 'adamw2' (config.optim.g.name); allowed:"),
     ("data.std", 0.0, "config.data.std=0.0 must be positive"),
-    ("model.name", "dcgan", "config.model.name='dcgan' needs square images"),
+    ("model", model_config("dcgan"), "config.model.name='dcgan' needs square images"),
+    ("model.name", "dcgan", "unknown field config.model.depth of model 'dcgan'"),
+    ("regularizers", {"r3": 1.0}, "unknown regularizer 'r3' (config.regularizers); allowed: "
+                                  "dragan, gp, gp_one_sided, r1, r2"),
+    ("regularizers", {"r1": {"weight": 1.0, "every": 0}}, "config.regularizers.r1 every=0 "
+                                                          "must be an integer >= 1"),
+    ("regularizers", {"r1": -1.0}, "config.regularizers.r1 weight -1.0 must be a number >= 0"),
+    ("generated_labels", "balanced", "config.generated_labels='balanced' is not allowed; "
+                                     "allowed: uniform, data"),
+    ("data.channels", 2, "config.data.channels=2 must be 1 (greyscale) or 3 (RGB)"),
     ("seed", -1, "config.seed=-1 must be an integer in [0, 2**32)"),
     ("seed", True, "config.seed=True must be an integer"),
     ("progress_bar", "yes", "config.progress_bar='yes' must be True or False"),
@@ -100,7 +110,8 @@ def test_bad_field_is_one_clear_line(field, value, message):
 def test_unknown_field_is_named():
     config = base_config()
     config.model.hiden = 64
-    with pytest.raises(ConfigError, match=r"unknown field config.model.hiden; allowed fields"):
+    with pytest.raises(ConfigError, match=r"unknown field config.model.hiden of model 'mlp'; "
+                                          r"did you mean config.model.hidden\? allowed fields"):
         validate(config, num_devices=1)
 
 
@@ -141,7 +152,8 @@ def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
         validate(config, num_devices=1)
     config.data.name = "gauss1d"
     validate(config, num_devices=1)
-    config.data.name, config.model.name, config.best_metric = "mnist", "dcgan", "parzen_ll"
+    config.data.name, config.best_metric = "mnist", "parzen_ll"
+    config.model = model_config("dcgan")
     with tfds.testing.mock_data(num_examples=8):
         with pytest.raises(ConfigError, match="allowed: none, fd_lenet, kid, precision, recall, "
                                               "density, coverage, classifier_score$"):
@@ -149,8 +161,8 @@ def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
         config.best_metric = "fd_lenet"
         validate(config, num_devices=1)
         config.data.name = "cifar10"
-        with pytest.raises(ConfigError, match=r"^config.eval_every=10 needs a feature network "
-                           r"for config.data.name='cifar10'; gan_jax has one for mnist, "):
+        with pytest.raises(ConfigError, match=r"^config.eval_every=10 cannot evaluate "
+                           r"'cifar10': .*mnist"):
             validate(config, num_devices=1)
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gan_jax import models
+from gan_jax.data import Spec
 from gan_jax.state import param_count
 
 
@@ -135,6 +136,48 @@ def test_registry_errors_name_the_field(name, shape, message):
 
 def test_registry_builders_return_generator_and_discriminator():
     assert sorted(models.MODELS) == ["dcgan", "mlp"]
-    cfg = ml_collections.ConfigDict(dict(name="dcgan", latent_dim=8))
-    g, d = models.MODELS["dcgan"](cfg, (28, 28, 1), "data")
+    g, d = models.MODELS["dcgan"](Spec((28, 28, 1), (-1.0, 1.0), None), "data", latent_dim=8)
     assert g.axis_name == d.axis_name == "data"
+
+
+def test_a_models_fields_are_its_builders_keyword_arguments():
+    assert list(models.fields("dcgan")) == ["latent_dim", "spectral_norm", "conditioning"]
+    cfg = models.model_config("mlp", hidden=16)
+    assert cfg.to_dict() == dict(name="mlp", latent_dim=2, hidden=16, depth=3,
+                                 spectral_norm=False, conditioning="none")
+    with pytest.raises(ValueError, match="model 'dcgan' has no field 'hidden'"):
+        models.model_config("dcgan", hidden=16)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("hiden", 3, "unknown field config.model.hiden of model 'mlp'; did you mean "
+                 "config.model.hidden? allowed fields: latent_dim, hidden,"),
+    ("hidden", 0, "config.model.hidden=0 must be a positive integer"),
+    ("spectral_norm", 1, "config.model.spectral_norm=1 must be True or False"),
+    ("conditioning", "cbn", "unknown conditioning 'cbn' (config.model.conditioning) for model "
+                            "'mlp'; allowed: none, concat"),
+])
+def test_model_fields_are_checked_against_the_builder(field, value, message):
+    cfg = models.model_config("mlp")
+    with cfg.ignore_type():
+        cfg[field] = value
+    with pytest.raises(ValueError) as info:
+        models.check_model(cfg, Spec((2,), None, 8))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_conditioning_needs_labelled_data():
+    cfg = models.model_config("mlp", conditioning="concat")
+    with pytest.raises(ValueError, match="needs labelled data, but the data source has no "
+                                         "labels"):
+        models.check_model(cfg, Spec((2,), None, None))
+    g, d = models.build_models(cfg, Spec((2,), None, 8))
+    y = jnp.arange(4) % 8
+    g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((4, 2)), y, train=False)
+    d_vars = d.init(jax.random.PRNGKey(0), jnp.zeros((4, 2)), y, train=False)
+    # The one-hot label widens the first layers' inputs by 8.
+    assert g_vars["params"]["Dense_0"]["kernel"].shape[0] == 2 + 8
+    assert d_vars["params"]["Dense_0"]["kernel"].shape[0] == 2 + 8
+    x1 = g.apply(g_vars, jnp.zeros((4, 2)), y, train=False)
+    x2 = g.apply(g_vars, jnp.zeros((4, 2)), (y + 1) % 8, train=False)
+    assert not np.allclose(x1, x2)

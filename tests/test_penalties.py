@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import make_toy_config
 
-from gan_jax import penalties, state as state_lib, steps
+from gan_jax import penalties, runs, state as state_lib, steps
 from gan_jax.configs import ConfigError, base_config, validate
-from gan_jax.data import synthetic
 from gan_jax.models.dcgan import DCGANDiscriminator
 from gan_jax.models.mlp import MLPDiscriminator
 
@@ -45,13 +45,24 @@ def test_r1_and_r2_on_a_quadratic_d_equal_the_closed_form():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(3, 3)).astype(np.float32)
     c = rng.normal(size=3).astype(np.float32)
-    d_fn = lambda x: 0.5 * jnp.einsum("bi,ij,bj->b", x, a, x) + x @ c
+    d_fn = lambda x, labels="real": 0.5 * jnp.einsum("bi,ij,bj->b", x, a, x) + x @ c
     real, fake = _batches()
     sym = 0.5 * (a + a.T)
     for penalty, x in ((penalties.r1_penalty, real), (penalties.r2_penalty, fake)):
         g = np.asarray(x) @ sym.T + c
         expected = 0.5 * np.mean(np.sum(g ** 2, axis=1))  # gamma/2 convention
         np.testing.assert_allclose(penalty(d_fn, real, fake, _uniform()), expected, rtol=1e-5)
+
+
+def test_r2_reads_d_with_the_generated_labels_and_r1_with_the_real_ones():
+    # A conditional D(x, y) = y * sum(x): the input gradient is y, so the penalty shows
+    # which labels D was given.
+    real, fake = _batches()
+    labels = {"real": jnp.full((16,), 1.0), "fake": jnp.full((16,), 3.0)}
+    d_fn = lambda x, which="real": labels[which] * jnp.sum(x, axis=1)
+    d = real.shape[1]
+    np.testing.assert_allclose(penalties.r1_penalty(d_fn, real, fake, _uniform()), 0.5 * d)
+    np.testing.assert_allclose(penalties.r2_penalty(d_fn, real, fake, _uniform()), 0.5 * 9 * d)
 
 
 def test_gp_interpolates_between_real_and_fake():
@@ -109,21 +120,11 @@ def test_spectral_norm_gives_kernels_of_top_singular_value_one(module, x):
 
 
 def _ring8_steps(**fields):
-    c = base_config()
-    c.batch_size = 32
-    c.model.hidden, c.model.depth = 16, 2
-    for field, value in fields.items():
-        *parents, leaf = field.split(".")
-        node = c
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    validate(c, 1)
-    mixture = synthetic.make_mixture(c.data)
-    gan = state_lib.make_gan(c, (2,))
+    c = make_toy_config(fields=fields)
+    source, gan = runs.build(c, num_devices=1)
     mesh = steps.make_mesh(jax.devices()[:1])
     state = jax.device_put(state_lib.init_state(gan, c.seed), steps.replicated(mesh))
-    step = steps.parallelize(gan, mesh, c.batch_size, lambda k: synthetic.sample(mixture, k))
+    step = steps.parallelize(gan, mesh, c.batch_size, source.sample)
     metrics = None
     for _ in range(3):
         state, metrics = step(state, None)

@@ -10,15 +10,16 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from conftest import make_toy_config
 
-from gan_jax import losses, state as state_lib, steps
+from gan_jax import losses, runs, state as state_lib, steps
 from gan_jax.configs import base_config
-from gan_jax.data import synthetic
+from gan_jax.models import model_config
 
 HERE = os.path.dirname(__file__)
 
 
-@pytest.mark.parametrize("model", ["dcgan", "mlp"])
+@pytest.mark.parametrize("model", ["dcgan", "mlp", "mlp_concat"])
 def test_sharded_step_on_4_devices_equals_one_device(model):
     # A subprocess, so that the fake device count is set before JAX starts.
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
@@ -35,15 +36,12 @@ def test_sharded_step_on_4_devices_equals_one_device(model):
     assert diffs["metrics"] < 1e-6, diffs
 
 
-def _toy(n_disc=1, loss="nonsaturating"):
-    c = base_config()
-    c.batch_size, c.n_disc, c.loss = 32, n_disc, loss
-    c.model.hidden, c.model.depth = 16, 2
-    mixture = synthetic.make_mixture(c.data)
-    gan = state_lib.make_gan(c, (2,))
+def _toy(n_disc=1, loss="nonsaturating", fields=None):
+    c = make_toy_config(fields={"n_disc": n_disc, "loss": loss, **(fields or {})})
+    source, gan = runs.build(c, num_devices=1)
     mesh = steps.make_mesh(jax.devices()[:1])
     state = jax.device_put(state_lib.init_state(gan, c.seed), steps.replicated(mesh))
-    return c, gan, mesh, state, (lambda k: synthetic.sample(mixture, k))
+    return c, gan, mesh, state, source.sample
 
 
 def test_g_step_changes_only_the_generator():
@@ -63,7 +61,8 @@ def test_g_step_changes_only_the_generator():
 def test_d_step_changes_only_the_discriminator():
     c, gan, mesh, state, sampler = _toy()
     before = jax.device_get(state)
-    real = np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32)
+    real = {"image": np.random.default_rng(0).normal(size=(32, 2)).astype(np.float32),
+            "label": np.arange(32, dtype=np.int32) % 8}
     d_only = jax.jit(jax.shard_map(
         lambda s, x: steps.d_step(gan, s, x, jax.random.PRNGKey(1)), mesh=mesh,
         in_specs=(steps.P(), steps.P(steps.AXIS)), out_specs=steps.P(), check_vma=False))
@@ -96,6 +95,53 @@ def test_latents_do_not_depend_on_the_device_split():
     assert np.abs(z.mean()) < 1.0 and 0.3 < z.std() < 2.0
 
 
+def test_generated_labels_follow_the_configured_distribution():
+    # A 1-D mixture of 8 components with all the weight on 0 and 1 (3:1): "data" draws
+    # labels at those frequencies, "uniform" over all 8; each from fold_in(key, example).
+    c = make_toy_config(fields={"data.name": "gauss1d", "generated_labels": "data"})
+    c.data.means, c.data.stds = tuple(float(i) for i in range(8)), (0.1,) * 8
+    c.data.weights = (3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    _, gan = runs.build(c, num_devices=1)
+    mesh = steps.make_mesh(jax.devices()[:1])
+    draw = jax.jit(jax.shard_map(lambda k: steps.label_batch(gan, k, 4000), mesh=mesh,
+                                 in_specs=steps.P(), out_specs=steps.P(steps.AXIS)))
+    y = np.asarray(draw(jax.random.PRNGKey(0)))
+    assert y.dtype == np.int32 and set(np.unique(y)) == {0, 1}
+    assert abs(np.mean(y == 0) - 0.75) < 0.03
+    assert int(y[7]) == int(gan.draw_label(jax.random.fold_in(jax.random.PRNGKey(0), 7)))
+    c.generated_labels = "uniform"
+    _, gan = runs.build(c, num_devices=1)
+    y = np.asarray(jax.jit(jax.shard_map(lambda k: steps.label_batch(gan, k, 4000), mesh=mesh,
+                                         in_specs=steps.P(), out_specs=steps.P(steps.AXIS)))(
+        jax.random.PRNGKey(0)))
+    counts = np.bincount(y, minlength=8)
+    assert counts.min() > 400 and counts.max() < 600
+
+
+def test_lazy_regularizer_runs_on_every_kth_d_update_with_k_times_the_weight():
+    plain = _toy(fields={"regularizers": {"r1": 2.0}})
+    lazy = _toy(fields={"regularizers": {"r1": {"weight": 2.0, "every": 3}}})
+    both = _toy(fields={"regularizers": {"r1": 2.0, "gp": 1.0}})
+    terms = {}
+    for name, (c, gan, mesh, state, sampler) in {"plain": plain, "lazy": lazy,
+                                                  "both": both}.items():
+        step = steps.parallelize(gan, mesh, c.batch_size, sampler)
+        terms[name] = []
+        for _ in range(4):
+            state, metrics = step(state, None)
+            terms[name].append(jax.device_get(metrics))
+    # The same first D update: r1 computed with weight 2, or lazily with weight 2 * 3.
+    r1 = terms["plain"][0]["penalty"]
+    assert r1 > 0
+    np.testing.assert_allclose(terms["lazy"][0]["penalty"], 3 * r1, rtol=1e-5)
+    assert [float(m["penalty"]) for m in terms["lazy"][1:3]] == [0.0, 0.0]
+    assert terms["lazy"][3]["penalty"] > 0
+    first = terms["both"][0]
+    np.testing.assert_allclose(first["penalty_r1"], r1, rtol=1e-5)
+    np.testing.assert_allclose(first["penalty"], first["penalty_r1"] + first["penalty_gp"],
+                               rtol=1e-6)
+
+
 def test_indivisible_batch_is_refused_up_front():
     from gan_jax.configs import ConfigError, validate
 
@@ -108,7 +154,7 @@ def test_indivisible_batch_is_refused_up_front():
 def _unroll_setup(lr=0.1):
     c = base_config()
     c.batch_size = 8
-    c.model.hidden, c.model.depth = 8, 1
+    c.model = model_config("mlp", hidden=8, depth=1)
     c.optim.d = ml_collections.ConfigDict(dict(name="sgd", lr=lr))
     gan = state_lib.make_gan(c, (2,))
     state = state_lib.init_state(gan, 0)
@@ -118,9 +164,11 @@ def _unroll_setup(lr=0.1):
     mesh = steps.make_mesh(jax.devices()[:1])
 
     def unrolled_grad(unroll_z):
+        unroll = None if unroll_z is None else (unroll_z, None)
         def grad_fn(g_params):
             return jax.grad(lambda g: steps.g_loss_fn(
-                gan, state, g, z, real, unroll_z, jax.random.PRNGKey(0))[0])(g_params)
+                gan, state, g, z, None, {"image": real}, unroll,
+                jax.random.PRNGKey(0))[0])(g_params)
         return jax.jit(jax.shard_map(grad_fn, mesh=mesh, in_specs=steps.P(),
                                      out_specs=steps.P(), check_vma=False))(state.g_params)
 

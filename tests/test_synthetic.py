@@ -1,6 +1,7 @@
 """Toy mixtures: sample moments, densities, jit/vmap behaviour, registry errors."""
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
@@ -132,7 +133,17 @@ def test_bad_mixture_configs_are_one_line(cfg, message):
     assert "\n" not in str(info.value)
 
 
-def test_scalar_1d_entries_and_is_synthetic():
+def test_scalar_1d_entries_and_the_toy_source():
     mixture = synthetic.make_mixture(config(name="gauss1d", means=2.0, stds=0.5))
     assert mixture.means.shape == (1, 1)
-    assert synthetic.is_synthetic("ring8") and not synthetic.is_synthetic("mnist")
+    from gan_jax import data
+
+    source = data.get(config(name="ring8"))
+    assert source.in_step and source.spec.shape == (2,) and source.spec.num_classes == 8
+    example = source.sample(jax.random.PRNGKey(3))
+    x, k = synthetic.sample_with_component(source.mixture, jax.random.PRNGKey(3))
+    np.testing.assert_array_equal(example["image"], x)
+    assert example["label"].dtype == jnp.int32 and int(example["label"]) == int(k)
+    # The component is the nearest mode (std 0.01 on a ring of radius 1).
+    assert int(k) == int(np.argmin(np.sum((np.asarray(source.mixture.means) - x) ** 2, 1)))
+    np.testing.assert_allclose(source.class_frequencies(), np.full(8, 1 / 8))

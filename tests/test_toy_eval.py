@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ml_collections import ConfigDict
 
-from gan_jax.data import synthetic
+from gan_jax.data import Spec, synthetic
 from gan_jax.eval import evaluate
 from gan_jax.eval.toy_eval import ToyEvaluator
 
@@ -52,9 +52,10 @@ def test_parzen_of_exact_gaussian_samples_is_minus_the_entropy():
 
 
 def test_metric_directions_and_best_rule():
-    assert evaluate.metric_names(data("ring8")) == ("modes_captured", "high_quality",
-                                                    "reverse_kl")
-    assert evaluate.metric_names(data("mnist"))[0] == "fd_lenet"
+    assert evaluate.metric_names(Spec((2,), None, 8)) == ("modes_captured", "high_quality",
+                                                          "reverse_kl")
+    assert evaluate.metric_names(Spec((1,), None, 1))[-1] == "parzen_ll"
+    assert evaluate.metric_names(Spec((28, 28, 1), (-1.0, 1.0), 10))[0] == "fd_lenet"
     assert evaluate.is_better("fd_lenet", 10.0, 12.0) and not evaluate.is_better(
         "fd_lenet", 12.0, 10.0)
     assert evaluate.is_better("high_quality", 0.6, 0.5)

@@ -22,14 +22,14 @@ again.
 """
 
 from gan_jax.configs import base_config
+from gan_jax.models import model_config
 
 
 def get_config():
     c = base_config()
     c.data.name = "mnist5k"
     c.data.split = "train"
-    c.model.name = "dcgan"
-    c.model.latent_dim = 64
+    c.model = model_config("dcgan", latent_dim=64)
     c.loss = "nonsaturating"
     c.batch_size = 64
     c.num_steps = 1500

@@ -16,6 +16,7 @@ look at the histogram too.
 """
 
 from gan_jax.configs import base_config
+from gan_jax.models import model_config
 
 
 def get_config():
@@ -23,10 +24,7 @@ def get_config():
     c.data.name = "gauss1d"
     c.data.means = (2.0,)
     c.data.stds = (0.5,)
-    c.model.name = "mlp"
-    c.model.latent_dim = 4
-    c.model.hidden = 128
-    c.model.depth = 2
+    c.model = model_config("mlp", latent_dim=4, hidden=128, depth=2)
     c.loss = "nonsaturating"
     c.batch_size = 256
     c.num_steps = 3000

@@ -15,6 +15,7 @@ metrics.jsonl); workdir/best_checkpoint/ keeps the step with the highest
 """
 
 from gan_jax.configs import base_config
+from gan_jax.models import model_config
 
 
 def get_config():
@@ -22,10 +23,7 @@ def get_config():
     c.data.name = "ring8"
     c.data.radius = 1.0
     c.data.std = 0.01
-    c.model.name = "mlp"
-    c.model.latent_dim = 2
-    c.model.hidden = 128
-    c.model.depth = 3
+    c.model = model_config("mlp", latent_dim=2, hidden=128, depth=3)
     c.loss = "nonsaturating"
     c.batch_size = 256
     c.num_steps = 5000

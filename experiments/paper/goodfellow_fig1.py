@@ -24,7 +24,6 @@ Two parts, both with the library's pieces:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import jax
@@ -34,8 +33,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from experiments.paper import common, toys
-from gan_jax import state as state_lib, steps as steps_lib
-from gan_jax.configs import validate
+from gan_jax import runs, state as state_lib, steps as steps_lib
 from gan_jax.data import synthetic
 
 NAME = "goodfellow_fig1"
@@ -51,10 +49,7 @@ TOLERANCE = {False: {"theorem1_abs_gap": 0.01, "final_d_vs_dstar": 0.05, "final_
 
 
 def _config(num_steps: int, n_disc: int):
-    spec = importlib.util.spec_from_file_location("gauss1d_config", CONFIG)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = runs.load_config(CONFIG)
     config.num_steps = num_steps
     config.n_disc = n_disc
     config.progress_bar = False
@@ -87,19 +82,17 @@ def training(x: np.ndarray, num_steps: int, snapshots: list[int], n_disc: int,
     """Trains the gauss1d config; at each snapshot step: p_g (KDE of ``num_samples`` samples of
     G), D and D* on the grid x."""
     config = _config(num_steps, n_disc)
-    data_shape = validate(config)
+    source, gan = runs.build(config)
     mesh = steps_lib.make_mesh(jax.devices()[:1])
-    gan = state_lib.make_gan(config, data_shape)
     # One compiled init rather than flax's op-by-op eager one (seconds of dispatch on a CPU).
     state = jax.jit(lambda seed: state_lib.init_state(gan, seed))(config.seed)
     state = jax.device_put(state, steps_lib.replicated(mesh))
-    mixture = synthetic.make_mixture(config.data)
-    train_step = steps_lib.parallelize(gan, mesh, config.batch_size,
-                                       lambda key: synthetic.sample(mixture, key))
+    mixture = source.mixture
+    train_step = steps_lib.parallelize(gan, mesh, config.batch_size, source.sample)
     z = jax.random.normal(jax.random.PRNGKey(7), (num_samples, gan.latent_dim))
-    generate = jax.jit(lambda s: steps_lib.generate(gan, s.g_params, s.g_batch_stats, z))
-    discriminate = jax.jit(lambda s: jax.nn.sigmoid(steps_lib.discriminate(
-        gan, s.d_params, s.d_batch_stats, jnp.asarray(x[:, None], jnp.float32))))
+    generate = jax.jit(lambda s: gan.g_apply(s.g_params, s.g_batch_stats, z))
+    discriminate = jax.jit(lambda s: jax.nn.sigmoid(gan.d_apply(
+        s.d_params, s.d_batch_stats, jnp.asarray(x[:, None], jnp.float32))))
     p_data = np.exp(np.asarray(synthetic.log_density(mixture, x[:, None]), np.float64))
     frames = []
     for step in range(num_steps + 1):

@@ -148,9 +148,9 @@ def train_all(definition: dict[str, Any], workdir: str) -> None:
 
 def run_config(overrides: dict[str, Any]):
     """The config of one run of the sweep: the DCGAN config with the run's overrides."""
-    from gan_jax import sweep
+    from gan_jax import runs, sweep
 
-    config = sweep.load_python_file(CONFIG, "get_config")
+    config = runs.load_config(CONFIG)
     sweep.apply_overrides(config, overrides)
     return config
 
@@ -169,18 +169,15 @@ class Scorer:
         """``n`` (default num_samples) samples [n, 28, 28, 1] in [-1, 1] of ``state``'s G."""
         import jax
 
-        from gan_jax import state as state_lib, steps
+        from gan_jax import sampling
 
         n = self.num_samples if n is None else n
         z = jax.random.normal(jax.random.PRNGKey(_Z_KEY), (n, gan.latent_dim))
-        generate = jax.jit(lambda p, s, z: steps.generate(gan, p, s, z))
-        params, stats = state_lib.sampling_params(state), state.g_batch_stats
-        return np.concatenate([np.asarray(generate(params, stats, z[i:i + 500]))
-                               for i in range(0, n, 500)])
+        return sampling.Generator(gan)(state, z)
 
     def score_run(self, run: dict[str, Any], grid: int = 0) -> dict[str, Any]:
         """{"steps", "fd", "final", "best", "grid": ``grid`` final samples} of one run."""
-        from gan_jax import checkpointing, configs, state as state_lib, sweep
+        from gan_jax import checkpointing, runs, state as state_lib, sweep
 
         path = os.path.join(run["workdir"], FD_FILE)
         tag = {"reference_key": str(self.evaluator.reference_key),
@@ -192,7 +189,7 @@ class Scorer:
             if cached.get("tag") == tag:
                 scores = cached["fd_lenet"]
         config = run_config(run["overrides"])
-        gan = state_lib.make_gan(config, configs.data_shape(config), axis_name=None)
+        _, gan = runs.build(config, axis_name=None)
         template = state_lib.init_state(gan, config.seed)
         ckpt = checkpointing.Checkpointer(os.path.join(run["workdir"], "checkpoints"),
                                           config.max_checkpoints)

@@ -57,13 +57,6 @@ def _catalog_builder(data_config):
         print(f"Preparing the TFDS dataset {data_config.name} in {builder.data_dir} (once)")
         prepare.prepare(data_config.name, data_config.data_dir)
         builder = tfds.builder(data_config.name, data_dir=data_config.data_dir)
-    if not builder.is_prepared():
-        where = data_config.data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
-        data_dir = f" --data_dir {data_config.data_dir}" if data_config.data_dir else ""
-        raise ConfigError(
-            f"dataset {data_config.name!r} is not prepared in {where} (config.data.data_dir); "
-            f"run `gan-jax data prepare {data_config.name}{data_dir}` or point "
-            "config.data.data_dir at a prepared copy")
     return builder
 
 
@@ -95,10 +88,7 @@ class TfdsSource:
         if "image" not in features:
             raise ConfigError(f"dataset {self.name!r} (config.data.name) has no 'image' "
                               "feature; gan_jax trains on image datasets or toy mixtures")
-        if self.split not in self.builder.info.splits:
-            raise ConfigError(f"config.data.split={self.split!r} is not a split of "
-                              f"{self.name!r}; its splits: "
-                              + ", ".join(sorted(self.builder.info.splits)))
+        self._dataset(self.split)  # not prepared, or no such split: one line now
         label = features["label"] if "label" in features else None
         self.has_labels = isinstance(label, tfds.features.ClassLabel)
         self.spec = Spec(shape=tuple(features["image"].shape), value_range=(-1.0, 1.0),
@@ -108,6 +98,14 @@ class TfdsSource:
     def _dataset(self, split, **kwargs):
         try:
             return self.builder.as_dataset(split=split, shuffle_files=False, **kwargs)
+        except AssertionError:
+            config = self.data_config
+            where = config.data_dir or "the default TFDS data dir (~/tensorflow_datasets)"
+            data_dir = f" --data_dir {config.data_dir}" if config.data_dir else ""
+            raise ConfigError(
+                f"dataset {self.name!r} is not prepared in {where} (config.data.data_dir); "
+                f"run `gan-jax data prepare {self.name}{data_dir}` or point "
+                "config.data.data_dir at a prepared copy") from None
         except (KeyError, ValueError) as e:
             raise ConfigError(f"config.data.split={self.split!r} is not a split of "
                               f"{self.name!r}: {e}") from None

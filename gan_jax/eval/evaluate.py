@@ -46,17 +46,16 @@ def _is_toy(spec) -> bool:
     return len(spec.shape) == 1
 
 
-def metric_names(data_config, source) -> tuple[str, ...]:
-    """The metric names evaluations of ``config.data`` report (allowed as best_metric)."""
-    del data_config
-    if _is_toy(source.spec):
-        return tuple(m.name for m in toy_eval.metrics_of(source.spec.shape[0]))
+def metric_names(spec) -> tuple[str, ...]:
+    """The metrics evaluations of data of ``spec`` report (allowed as best_metric)."""
+    if _is_toy(spec):
+        return tuple(m.name for m in toy_eval.metrics_of(spec.shape[0]))
     return tuple(m.name for m in image_eval.METRICS)
 
 
-def unsupported(data_config, source) -> str | None:
-    """Why evaluations of ``config.data`` cannot run, or None when they can."""
-    if _is_toy(source.spec):
+def unsupported(data_config, spec) -> str | None:
+    """Why evaluations of ``config.data`` (data of ``spec``) cannot run, or None."""
+    if _is_toy(spec):
         return None
     try:
         image_eval.check_supported(data_config.name)

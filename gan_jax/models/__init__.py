@@ -18,6 +18,7 @@ model cannot serve, so the config validator can stop before anything is compiled
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable
 
@@ -77,8 +78,10 @@ def build_models(model_config, spec, axis_name: str | None = None,
     given = {k: v for k, v in model_config.items() if k != "name"}
     for key in given:
         if key not in known:
-            raise ValueError(f"config.model.{key} is not a field of model {name!r}; its "
-                             "fields: " + ", ".join(known))
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean config.model.{close[0]}? " if close else ""
+            raise ValueError(f"unknown field config.model.{key} of model {name!r}; {hint}"
+                             "allowed fields: " + ", ".join(known))
     missing = [k for k, p in known.items()
                if p.default is inspect.Parameter.empty and k not in given]
     if missing:
