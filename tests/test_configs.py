@@ -1,7 +1,6 @@
 """Config validation: every mistake is one line naming the field, before any compile."""
 
 import glob
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import pytest
 import tensorflow_datasets as tfds
 
+from gan_jax import runs
 from gan_jax.configs import ConfigError, base_config, validate
 from gan_jax.models import model_config
 
@@ -18,10 +18,7 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "experiments", "configs", "*.py"))
 
 
 def load_config(path):
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return runs.load_config(path)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)

@@ -11,6 +11,7 @@ import pytest
 from gan_jax import metric_writer
 from gan_jax.configs import base_config
 from gan_jax.eval import cli
+from gan_jax.models import model_config
 from gan_jax.train import train_and_evaluate
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -134,7 +135,7 @@ IMAGE_LINES = ("FD-LeNet", "KID", "precision", "recall", "density", "coverage",
 def test_eval_of_a_dcgan_mnist5k_run_prints_the_seven_image_metrics(tmp_path, capsys):
     """One DCGAN step on mnist5k evaluated on 200 samples, in training and by the command."""
     c = base_config()
-    c.data.name, c.model.name, c.model.latent_dim = "mnist5k", "dcgan", 16
+    c.data.name, c.model = "mnist5k", model_config("dcgan", latent_dim=16)
     c.batch_size, c.num_steps, c.num_samples, c.progress_bar = 16, 1, 16, False
     c.log_every = c.checkpoint_every = c.sample_every = c.eval_every = 1
     c.eval_samples, c.best_metric = 200, "fd_lenet"

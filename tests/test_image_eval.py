@@ -134,7 +134,8 @@ def _one_line(excinfo) -> str:
 
 @pytest.mark.parametrize("name, expected", [
     ("cifar10", "no feature network for dataset 'cifar10'"),
-    ("ring8", "is a toy mixture"),
+    ("ring8", "dataset 'ring8' has no LeNet feature network"),
+    ("folder", "dataset 'folder' has no LeNet feature network"),
 ])
 def test_unsupported_dataset_is_refused_before_any_compute(name, expected, tmp_path):
     with pytest.raises(ValueError) as excinfo:

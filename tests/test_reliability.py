@@ -4,7 +4,6 @@ Each fault test runs the command line (``python -m gan_jax.main``) on a tiny rin
 MLP as a subprocess it started, and signals only that process.
 """
 
-import importlib.util
 import os
 import random
 import re
@@ -18,7 +17,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import checkpointing, state as state_lib
+from gan_jax import checkpointing, runs, state as state_lib
 from gan_jax.configs import ConfigError
 from gan_jax.train import DivergenceError, train_and_evaluate
 
@@ -76,10 +75,7 @@ def wait_for(predicate, proc, timeout=60.0):
 
 def small_config(num_steps=10, checkpoint_every=5):
     """The config that ``command(workdir, num_steps, checkpoint_every)`` runs."""
-    spec = importlib.util.spec_from_file_location("ring8", RING8)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    c = module.get_config()
+    c = runs.load_config(RING8)
     c.model.hidden, c.model.depth, c.batch_size = 16, 2, 32
     c.num_steps, c.checkpoint_every, c.log_every = num_steps, checkpoint_every, checkpoint_every
     c.sample_every, c.num_toy_samples, c.progress_bar = 10**6, 100, False
