@@ -36,7 +36,6 @@ Command line: ``gan-jax data prepare emoji [--data_dir D] [--resolution 64]
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -67,7 +66,7 @@ IMAGE_DIR = "package/img/twitter/64/"
 LAYOUT = "by_category"
 
 
-class EmojiUnavailable(data_prepare.DataUnavailable):
+class EmojiError(data_prepare.DataUnavailable):
     """The emoji package could not be found, fetched or trusted; the message says what to do."""
 
 
@@ -78,14 +77,14 @@ def prepare(data_dir: str | None = None, resolution: int = 64, channels: int = 3
 
     ``data_dir`` None means TFDS's default. ``source``: the package tarball or
     its extracted ``package/`` folder. ``fetch=False`` forbids running npm.
-    ``workers`` as in ``folder.prepare``. Raises ``EmojiUnavailable`` or
+    ``workers`` as in ``folder.prepare``. Raises ``EmojiError`` or
     ``folder.FolderError``, with one-line messages.
     """
     root = Path(data_dir or tfds.core.constants.get_default_data_dir()).expanduser()
     cache = data_prepare.cache_dir(NAME, root)
     layout = cache / LAYOUT
     # Checked before any fetch or layout, so bad settings cost nothing.
-    folder._check_settings(resolution, channels, "skip")
+    folder.check_settings(resolution, channels, "skip")
     if source is not None or not layout.is_dir():
         try:
             cache.mkdir(parents=True, exist_ok=True)
@@ -93,8 +92,8 @@ def prepare(data_dir: str | None = None, resolution: int = 64, channels: int = 3
                 _remove_leftovers(cache)
                 _provide_layout(root, cache, layout, source, fetch, log)
         except OSError as e:
-            raise EmojiUnavailable(f"cannot write the emoji images under {cache} "
-                                   f"({_describe(e)}); give a writable --data_dir") from None
+            raise EmojiError(f"cannot write the emoji images under {cache} "
+                             f"({_describe(e)}); give a writable --data_dir") from None
     return folder.prepare(str(layout), resolution, channels, str(root), log=log,
                           workers=workers)
 
@@ -130,7 +129,7 @@ def _provide_layout(root: Path, cache: Path, layout: Path, source, fetch: bool, 
             else:
                 tried.append("fetching is disabled (--no_fetch)")
         if package is None:
-            raise EmojiUnavailable(_unavailable_message(root, cache, tried))
+            raise EmojiError(_unavailable_message(root, cache, tried))
     if not layout.is_dir():
         _lay_out(package, layout, log)
 
@@ -148,7 +147,7 @@ def _open_source(source: Path) -> Path:
             return package
     what = "is neither a file nor a folder with emoji.json" if source.exists() else \
         "does not exist"
-    raise EmojiUnavailable(f"emoji source {source} {what}; {fix}")
+    raise EmojiError(f"emoji source {source} {what}; {fix}")
 
 
 def _cached(cache: Path, tried: list[str]) -> Path | None:
@@ -162,7 +161,7 @@ def _cached(cache: Path, tried: list[str]) -> Path | None:
         if (package / "emoji.json").is_file():
             _verify_index(package, fix)
             return package
-    except EmojiUnavailable as e:
+    except EmojiError as e:
         tried.append(str(e))
         return None
     tried.append(f"neither {TARBALL} nor package/ is in {cache}")
@@ -185,7 +184,7 @@ def _fetch(cache: Path, tried: list[str], log) -> Path | None:
                 raise OSError(f"`npm pack {NPM_PACKAGE}` wrote no {TARBALL}")
             _verify_tarball(fetched, "the registry served another file; nothing was kept")
             os.replace(fetched, cache / TARBALL)
-    except (OSError, subprocess.SubprocessError, EmojiUnavailable) as e:
+    except (OSError, subprocess.SubprocessError, EmojiError) as e:
         tried.append(f"the npm fetch failed ({_describe(e)})")
         return None
     return cache / TARBALL
@@ -197,15 +196,15 @@ def _verify_tarball(tarball: Path, fix: str) -> None:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     if digest.hexdigest() != TARBALL_SHA256:
-        raise EmojiUnavailable(f"{tarball} has SHA-256 {digest.hexdigest()}, expected "
-                               f"{TARBALL_SHA256} ({NPM_PACKAGE}); {fix}")
+        raise EmojiError(f"{tarball} has SHA-256 {digest.hexdigest()}, expected "
+                         f"{TARBALL_SHA256} ({NPM_PACKAGE}); {fix}")
 
 
 def _verify_index(package: Path, fix: str) -> None:
     actual = hashlib.sha256((package / "emoji.json").read_bytes()).hexdigest()
     if actual != INDEX_SHA256:
-        raise EmojiUnavailable(f"{package / 'emoji.json'} has SHA-256 {actual}, expected "
-                               f"{INDEX_SHA256} (the index of {NPM_PACKAGE}); {fix}")
+        raise EmojiError(f"{package / 'emoji.json'} has SHA-256 {actual}, expected "
+                         f"{INDEX_SHA256} (the index of {NPM_PACKAGE}); {fix}")
 
 
 def _read_package(package: Path) -> tuple[bytes, dict[str, tuple[bytes, int]]]:
@@ -229,7 +228,7 @@ def _read_package(package: Path) -> tuple[bytes, dict[str, tuple[bytes, int]]]:
                 if "/" not in name:
                     images[name] = (tar.extractfile(member).read(), int(member.mtime))
     if index is None:
-        raise EmojiUnavailable(f"{package} holds no {INDEX}; it is not {NPM_PACKAGE}")
+        raise EmojiError(f"{package} holds no {INDEX}; it is not {NPM_PACKAGE}")
     return index, images
 
 
@@ -239,17 +238,17 @@ def _lay_out(package: Path, layout: Path, log) -> None:
         index, images = _read_package(package)
         listed = categories(json.loads(index))
     except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise EmojiUnavailable(f"cannot read the emoji package {package} ({_describe(e)}); "
-                               f"get a fresh copy with `npm pack {NPM_PACKAGE}`") from None
+        raise EmojiError(f"cannot read the emoji package {package} ({_describe(e)}); "
+                         f"get a fresh copy with `npm pack {NPM_PACKAGE}`") from None
     missing = sorted(set(listed) - set(images))
     if missing:
-        raise EmojiUnavailable(
+        raise EmojiError(
             f"{package} lacks {len(missing)} of the {len(listed)} images emoji.json lists, "
             f"e.g. {missing[0]}; get the whole package with `npm pack {NPM_PACKAGE}`")
     staging = Path(tempfile.mkdtemp(dir=layout.parent, prefix=f".{LAYOUT}-"))
     try:
         for category in set(listed.values()):
-            (staging / folder_name(category)).mkdir()
+            (staging / folder_name(category)).mkdir(exist_ok=True)
         for name, category in listed.items():
             data, mtime = images[name]
             path = staging / folder_name(category) / name
@@ -280,7 +279,7 @@ def _unavailable_message(root: Path, cache: Path, tried: list[str]) -> str:
 
 def main(argv: list[str]) -> int:
     """``gan-jax data prepare emoji``: prints a summary, or one error line and returns 2."""
-    parser = argparse.ArgumentParser(
+    parser = folder.CommandParser(
         prog="gan-jax data prepare emoji",
         description=f"Build the Twemoji images of {NPM_PACKAGE} (CC-BY 4.0), labelled by "
                     "category, into a TFDS dataset; fetched with npm unless given or cached.")
@@ -295,4 +294,4 @@ def main(argv: list[str]) -> int:
     return folder.run_command(
         lambda: prepare(args.data_dir, args.resolution, args.channels, args.source,
                         fetch=not args.no_fetch),
-        errors=(folder.FolderError, EmojiUnavailable))
+        errors=(folder.FolderError, EmojiError))

@@ -52,9 +52,10 @@ Preprocessing (``load_image``), per image:
     7. uint8 ``[resolution, resolution, channels]``.
 
 Building
-    Images are decoded by a pool of processes (one per core), in order
-    (``imap``), with a bounded number in flight, so the dataset streams to disk
-    and a large folder never has to fit in memory. The dataset is written into a
+    Images are decoded by a pool of processes (one per core; in this process
+    for a folder of under 64 images, where starting processes would cost
+    more), in order (``imap``), with a bounded number in flight, so the dataset
+    streams to disk and a large folder never has to fit in memory. The dataset is written into a
     temporary directory beside its final place and renamed there only when
     complete, so an interrupted build (Ctrl-C, SIGKILL) never leaves a dataset
     a later run would read; the next build removes such leftovers. A lock per
@@ -163,11 +164,12 @@ def prepare(path: str, resolution: int, channels: int = 3, data_dir: str | None 
     ``data_dir`` None means TFDS's default ($TFDS_DATA_DIR or ~/tensorflow_datasets).
     ``on_bad_image``: "skip" an image that cannot be decoded (with a warning
     through ``log``) or stop with an "error". ``workers``: decoding processes,
-    one per core when None; 1 decodes in this process. ``max_image_pixels``:
-    the decompression-bomb limit, PIL's ``Image.MAX_IMAGE_PIXELS`` when None.
-    Raises ``FolderError`` with a one-line message.
+    one per core when None (none for a folder under 64 images); 1 decodes in
+    this process. ``max_image_pixels``: the decompression-bomb limit, PIL's
+    ``Image.MAX_IMAGE_PIXELS`` when None. Raises ``FolderError`` with a
+    one-line message.
     """
-    _check_settings(resolution, channels, on_bad_image)
+    check_settings(resolution, channels, on_bad_image)
     resolution, channels = int(resolution), int(channels)
     if max_image_pixels is None:
         max_image_pixels = Image.MAX_IMAGE_PIXELS
@@ -228,11 +230,11 @@ def load_image(path, resolution: int, channels: int = 3) -> tuple[np.ndarray, bo
     width, height = image.size
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
-    box = (left, top, left + side, top + side)
-    if side == resolution:
-        image = image.crop(box)
-    else:
-        image = image.resize((resolution, resolution), RESIZE_FILTER, box=box)
+    # Cropped first: resize(box=...) would let the filter reach past the box and
+    # blend the cut-away borders into the edge pixels.
+    image = image.crop((left, top, left + side, top + side))
+    if side != resolution:
+        image = image.resize((resolution, resolution), RESIZE_FILTER)
     pixels = np.asarray(image, dtype=np.uint8)
     if channels == 1:
         pixels = pixels[..., None]
@@ -278,7 +280,8 @@ def _decode(task: tuple[str, int, int, int | None]):
     return pixels, upscaled, None
 
 
-def _check_settings(resolution, channels, on_bad_image) -> None:
+def check_settings(resolution, channels, on_bad_image) -> None:
+    """Raises ``FolderError`` unless the settings are ones ``prepare`` accepts."""
     if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer) \
             or resolution < 1:
         raise FolderError(f"resolution must be a positive integer (pixels per side), "
@@ -382,8 +385,19 @@ def _is_image(entry: os.DirEntry) -> bool:
 
 
 def _file_record(entry: os.DirEntry, relative: str) -> tuple[str, int, int]:
-    status = entry.stat()
+    try:
+        status = entry.stat()
+    except OSError as e:
+        raise FolderError(f"cannot read {entry.path} ({_describe(e)}); make it readable or "
+                          "move it out of the image folder") from None
     return relative, status.st_size, status.st_mtime_ns
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _check_name(name: str, source: Path) -> None:
@@ -442,33 +456,37 @@ def _remove_leftovers(store: Path, fingerprint: str) -> None:
 
 
 class _BadImage(Exception):
-    """Stops the build at an image that cannot be decoded (on_bad_image="error")."""
+    """Stops the build at images that cannot be decoded; ``prepare`` turns it into FolderError."""
 
 
 def _build(plan: _Plan, fingerprint: str, store: Path, on_bad_image: str,
            workers: int | None, log) -> None:
     """Writes the dataset into a temporary directory, then renames it to its final place."""
     start = time.perf_counter()
+    per_class = None if plan.class_names is None else dict.fromkeys(plan.class_names, 0)
     report = {"source": str(plan.source), "found": len(plan.files), "written": 0, "skipped": 0,
               "skipped_files": [], "upscaled": 0, "ignored": plan.ignored,
-              "per_class": None if plan.class_names is None else dict.fromkeys(plan.class_names,
-                                                                               0)}
+              "per_class": per_class}
     log(f"{plan.source}: building {len(plan.files)} images into {store / fingerprint}")
     temporary = Path(tempfile.mkdtemp(dir=store, prefix=f"{_TMP_PREFIX}{fingerprint}-"))
+    # TFDS offers a switch for its bars but no getter; its module variable is the state.
     tfds_bars = tfds.core.utils.tqdm_utils._active
     try:
-        folder_builder = _FolderBuilder(plan, report, on_bad_image, workers, log,
-                                        data_dir=str(temporary))
-        # The images' own progress bar says the same as TFDS's, which would double it.
-        tfds.display_progress_bar(False)
-        try:
-            folder_builder.download_and_prepare(
-                download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-        except Exception as e:
-            stop = getattr(e, "folder_error", None)
-            if stop is not None:
-                raise FolderError(stop) from None
-            raise
+        # The decoding processes end with this block whatever stops the build (an
+        # exception, Ctrl-C): TFDS may hold on to the generator that reads them.
+        with _Decoder(plan, workers) as decoder:
+            folder_builder = _FolderBuilder(plan, decoder.results(), report, on_bad_image, log,
+                                            data_dir=str(temporary))
+            # The images' own progress bar says the same as TFDS's, which would double it.
+            tfds.display_progress_bar(False)
+            try:
+                folder_builder.download_and_prepare(
+                    download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+            except Exception:
+                # The generator's reason to stop, whatever TFDS made of the exception.
+                if folder_builder.failure is not None:
+                    raise FolderError(folder_builder.failure) from None
+                raise
         report["seconds"] = round(time.perf_counter() - start, 3)
         metadata = {
             "format_version": FORMAT_VERSION, "source": str(plan.source),
@@ -495,10 +513,11 @@ class _FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     # (tensorflow/datasets#11212); naming it skips that lookup.
     code_path = Path(__file__)
 
-    def __init__(self, plan: _Plan, report: dict, on_bad_image: str, workers: int | None,
-                 log, **kwargs):
-        self._plan, self._report, self._log = plan, report, log
-        self._on_bad_image, self._workers = on_bad_image, workers
+    def __init__(self, plan: _Plan, decoded: Iterator, report: dict, on_bad_image: str, log,
+                 **kwargs):
+        self._plan, self._decoded, self._report, self._log = plan, decoded, report, log
+        self._on_bad_image = on_bad_image
+        self.failure: str | None = None   # why the build stopped, for FolderError
         super().__init__(**kwargs)
 
     def _info(self):
@@ -526,23 +545,16 @@ class _FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         pass
 
     def _generate_examples(self):
-        # Closed on the way out, whatever stops the build, so the pool goes with it.
-        with contextlib.closing(self._decoded()) as decoded:
-            yield from self._examples(decoded)
-
-    def _examples(self, decoded):
         report = self._report
         for (relative, _, _), (pixels, upscaled, reason) in zip(
-                self._plan.files, decoded, strict=True):
+                self._plan.files, self._decoded, strict=True):
             if reason is not None:
                 where = self._plan.source / relative
                 if self._on_bad_image == "error":
-                    stop = _BadImage()
-                    # TFDS may wrap what the generator raises; the attribute survives.
-                    stop.folder_error = (
+                    self.failure = (
                         f"cannot read image {where} ({reason}); fix or remove it, or skip bad "
                         "images (on_bad_image='skip', --on_bad_image skip)")
-                    raise stop
+                    raise _BadImage(self.failure)
                 report["skipped"] += 1
                 report["skipped_files"].append({"file": relative, "reason": reason})
                 with tqdm.external_write_mode():
@@ -556,59 +568,70 @@ class _FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 example["label"] = label
                 report["per_class"][self._plan.class_names[label]] += 1
             # The relative path is unique and fixed, so TFDS orders the examples the
-            # same way in every build.
-            yield relative.encode("utf-8", "surrogateescape").decode("utf-8",
-                                                                     "backslashreplace"), example
+            # same way in every build. TFDS hashes keys as UTF-8, which a file name
+            # that is not (kept by Python as surrogates) gets by escaping its bytes.
+            key = relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            yield key, example
         if report["written"] == 0:
-            stop = _BadImage()
-            stop.folder_error = (
-                f"none of the {report['found']} images in {self._plan.source} can be read, "
-                f"e.g. {report['skipped_files'][0]['file']} "
-                f"({report['skipped_files'][0]['reason']}); check the files")
-            raise stop
+            first = report["skipped_files"][0]
+            self.failure = (f"none of the {report['found']} images in {self._plan.source} can "
+                            f"be read, e.g. {first['file']} ({first['reason']}); check the files")
+            raise _BadImage(self.failure)
 
-    def _decoded(self) -> Iterator:
-        """``_decode``'s results for the plan's files, in order, with a progress bar."""
-        settings = self._plan.settings
-        tasks = ((str(self._plan.source / relative), settings["resolution"],
-                  settings["channels"], settings["max_image_pixels"])
-                 for relative, _, _ in self._plan.files)
-        workers = self._workers or len(os.sched_getaffinity(0))
-        bar = tqdm(total=len(self._plan.files), unit="img", desc="decoding", disable=None)
-        with bar:
-            if workers <= 1:
-                for task in tasks:
-                    yield _decode(task)
-                    bar.update()
-                return
+
+class _Decoder:
+    """``_decode``'s results for a plan's files, in order, from a pool while in its block."""
+
+    def __init__(self, plan: _Plan, workers: int | None):
+        settings = plan.settings
+        self._tasks = [(str(plan.source / relative), settings["resolution"],
+                        settings["channels"], settings["max_image_pixels"])
+                       for relative, _, _ in plan.files]
+        # Starting a process costs about as much as decoding a few dozen small images.
+        self._workers = workers or min(_cores(), max(1, len(plan.files) // 32))
+        self._slots = threading.Semaphore(self._workers * _IN_FLIGHT_PER_WORKER)
+        self._closing = threading.Event()
+        self._pool = None
+        self._bar = tqdm(total=len(plan.files), unit="img", desc="decoding", disable=None)
+
+    def __enter__(self) -> _Decoder:
+        if self._workers > 1:
             # Spawned, not forked: the parent may run TensorFlow's and JAX's threads.
-            context = multiprocessing.get_context("spawn")
-            slots = threading.Semaphore(workers * _IN_FLIGHT_PER_WORKER)
-            closing = threading.Event()
+            self._pool = multiprocessing.get_context("spawn").Pool(self._workers)
+        return self
 
-            def bounded():
-                for task in tasks:
-                    slots.acquire()
-                    if closing.is_set():
-                        return
-                    yield task
+    def __exit__(self, *exc_info) -> None:
+        # Free the pool's task feeder if it waits for a slot, then stop the workers.
+        self._closing.set()
+        self._slots.release(self._workers * _IN_FLIGHT_PER_WORKER)
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+        self._bar.close()
 
-            with context.Pool(workers) as pool:
-                try:
-                    for result in pool.imap(_decode, bounded(), chunksize=_CHUNK):
-                        slots.release()
-                        yield result
-                        bar.update()
-                finally:
-                    # Free the pool's task feeder if it waits for a slot, so that the
-                    # pool can shut down when the build stops early.
-                    closing.set()
-                    slots.release(workers * _IN_FLIGHT_PER_WORKER)
+    def results(self) -> Iterator:
+        if self._pool is None:
+            for task in self._tasks:
+                yield _decode(task)
+                self._bar.update()
+            return
+        for result in self._pool.imap(_decode, self._bounded(), chunksize=_CHUNK):
+            self._slots.release()
+            self._bar.update()
+            yield result
+
+    def _bounded(self) -> Iterator:
+        """The tasks, each waiting for a free slot, so few results wait to be written."""
+        for task in self._tasks:
+            self._slots.acquire()
+            if self._closing.is_set():
+                return
+            yield task
 
 
 def main(argv: list[str]) -> int:
     """``gan-jax data prepare folder``: prints a summary, or one error line and returns 2."""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="gan-jax data prepare folder",
         description="Build a folder of images (flat, or one subfolder per class) into a TFDS "
                     "dataset, once; an unchanged folder is found again.")
@@ -624,22 +647,43 @@ def main(argv: list[str]) -> int:
                                        args.data_dir, args.on_bad_image))
 
 
+class CommandParser(argparse.ArgumentParser):
+    """An argument parser whose complaints are one ``gan-jax: error: ...`` line (status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"gan-jax: error: {message} (see `{self.prog} --help`)\n")
+
+
 def run_command(build: Callable[[], FolderDataset], errors: tuple = (FolderError,)) -> int:
     """Runs ``build`` for a command line: prints ``describe``'s lines and returns 0, or
     prints ``gan-jax: error: ...`` on stderr and returns 2 for any of ``errors``."""
-    # TFDS logs each dataset folder it has not written yet, the normal case here.
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.ERROR)
     start = time.perf_counter()
     try:
-        dataset = build()
+        with _quiet_tensorflow():
+            dataset = build()
     except errors as e:
         print(f"gan-jax: error: {e}", file=sys.stderr)
         return 2
-    finally:
-        absl_logging.set_verbosity(verbosity)
     print(describe(dataset, time.perf_counter() - start))
     return 0
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """TFDS's and TensorFlow's log lines off the console for a while."""
+    # TFDS logs each dataset folder it has not written yet, the normal case here.
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    # TensorFlow, imported by TFDS to write the records, announces its oneDNN
+    # kernels whatever TF_CPP_MIN_LOG_LEVEL says; writing records runs none of them.
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(verbosity)
+        if onednn is None:
+            os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
 
 
 def _some(names: list[str], limit: int = 5) -> str:

@@ -18,6 +18,8 @@
 Command line (also ``gan-jax data prepare``)::
 
     python -m gan_jax.data.prepare NAME [--data_dir D] [--source_dir S] [--no_fetch]
+    python -m gan_jax.data.prepare folder --path DIR --resolution R   # gan_jax/data/folder.py
+    python -m gan_jax.data.prepare emoji                              # gan_jax/data/emoji.py
 """
 
 from __future__ import annotations
@@ -264,10 +266,17 @@ def _last_line(text: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: prints the summary, or ``gan-jax: error: ...`` on stderr and returns 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["folder"], ["emoji"]):
+        # A folder of one's own images and the emoji set take options of their own.
+        from gan_jax.data import emoji, folder
+
+        return (folder if argv[0] == "folder" else emoji).main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="gan-jax data prepare",
         description="Prepare an image dataset as a TFDS dataset, offline if need be.")
-    parser.add_argument("name", help=f"one of {', '.join(NAMES)}")
+    parser.add_argument("name", help=f"one of {', '.join(NAMES)}; or `folder` (your own "
+                        "images) or `emoji`, each with its own --help")
     parser.add_argument("--data_dir", default=None,
                         help="TFDS data dir (default: TFDS's, ~/tensorflow_datasets)")
     parser.add_argument("--source_dir", default=None,
