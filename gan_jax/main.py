@@ -10,7 +10,10 @@
     gan-jax features train mnist5k        # see gan_jax/eval/feature_net.py
 
 ``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
-any field can be overridden with ``--config.<field>=<value>``. Rerunning the
+any field can be overridden with ``--config.<field>=<value>``. A command line error (a
+config file that cannot be loaded, an override of a field the config does not have, a value
+of the wrong type, an unknown flag) is one line, ``gan-jax: error: ...``, and exit status 2,
+like every other config error. Rerunning the
 same command on the same workdir resumes from its newest checkpoint; SIGTERM or
 Ctrl-C saves a checkpoint and exits 0. ``--restart`` starts over in a workdir that
 holds an earlier run, moving that run's outputs to ``workdir/previous_runs/``.
@@ -22,11 +25,19 @@ and JAX_PROCESS_ID in each process's environment and start the same command;
 
 from __future__ import annotations
 
+import difflib
+import importlib.machinery
+import importlib.util
 import os
+import re
 import sys
+import traceback
+from typing import NoReturn
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
+from ml_collections.config_flags import config_path
 
 from gan_jax import host
 
@@ -53,6 +64,158 @@ def _initialize_distributed() -> None:
     )
 
 
+class CommandLineError(flags.Error):
+    """The command line names a config that cannot be loaded or a field it does not have; the
+    message is one line."""
+
+
+# ml_collections' own test for an override argument: --config.a.b=1, --noconfig.flag.
+_OVERRIDE = re.compile(r"-{1,2}(?:no)?config\.")
+_CONFIG = re.compile(r"-{1,2}config(?:=(.*))?", re.DOTALL)
+
+
+def load_config(argument: str) -> ml_collections.ConfigDict:
+    """The ConfigDict of ``--config`` ``argument`` (``path.py`` or ``path.py:arg``), loaded as
+    ml_collections loads it: ``get_config()`` or ``get_config(arg)`` of the file.
+
+    Raises CommandLineError where the file is missing or unreadable, does not compile, defines
+    no ``get_config``, raises, or returns something other than a ConfigDict.
+    """
+    path, colon, arg = argument.partition(":")
+    where = f"config file {path or repr(path)}"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise CommandLineError(f"cannot read {where}: {e.strerror}") from None
+    name = "_gan_jax_config_file"
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+    # Registered while it runs, as an imported module is (dataclasses look their module up).
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+        get_config = getattr(module, "get_config", None)
+        if not callable(get_config):
+            raise CommandLineError(f"{where} defines no get_config()")
+        config = get_config(arg) if colon else get_config()
+    except CommandLineError:
+        raise
+    except SyntaxError as e:
+        raise CommandLineError(f"{where}, line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # the file is user code: any failure of it is a config error
+        raise CommandLineError(f"{where}{_line_in(e, path)}: {_one_line(e)}") from None
+    finally:
+        sys.modules.pop(name, None)
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise CommandLineError(f"get_config() of {where} returned {type(config).__name__}, "
+                               "not an ml_collections.ConfigDict")
+    return config
+
+
+def field_paths(config: ml_collections.ConfigDict, prefix: str = "config") -> list[str]:
+    """Every field of ``config`` as a dotted path, groups included: ``config.optim``,
+    ``config.optim.d``, ``config.optim.d.lr``, ..."""
+    paths = []
+    for key, value in config.items():
+        paths.append(f"{prefix}.{key}")
+        if isinstance(value, ml_collections.ConfigDict):
+            paths.extend(field_paths(value, f"{prefix}.{key}"))
+    return paths
+
+
+def check_overrides(config: ml_collections.ConfigDict, argv: list[str]) -> None:
+    """Raises CommandLineError for the first ``--config.<field>`` of ``argv`` that names no
+    field of ``config``, suggesting the closest field paths."""
+    for arg in argv[1:]:
+        if not _OVERRIDE.match(arg):
+            continue
+        field = arg.split("=", 1)[0].split(".", 1)[1]
+        problem = _field_problem(config, field)
+        if problem is None:
+            continue
+        if problem.startswith("unknown field"):
+            close = difflib.get_close_matches(f"config.{field}", field_paths(config), n=3)
+            if close:
+                listed = ", ".join(close[:-1]) + (" or " if len(close) > 1 else "") + close[-1]
+                problem += f"; did you mean {listed}?"
+        raise CommandLineError(problem)
+
+
+def _field_problem(config: ml_collections.ConfigDict, field: str) -> str | None:
+    """Why override ``field`` (``optim.d.lr``) names no field of ``config``; None where it
+    names one."""
+    unknown = f"unknown field config.{field}"
+    try:
+        parts = config_path.split(field)
+    except ValueError:
+        return unknown
+    node, walked = config, "config"
+    for part in parts:
+        if not isinstance(part, str):
+            return (f"config.{field} is not a field: an override sets a whole field, here "
+                    f"--config.{walked.removeprefix('config.')}=...")
+        if not isinstance(node, ml_collections.ConfigDict):
+            held = repr(node)
+            held = held if len(held) <= 40 else held[:37] + "..."
+            return f"{unknown}: {walked} holds {held}, not a group of fields"
+        if part not in node:
+            return unknown
+        node, walked = node[part], f"{walked}.{part}"
+    return None
+
+
+def _line_in(error: BaseException, path: str) -> str:
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if os.path.abspath(frame.filename) == os.path.abspath(path)]
+    return f", line {lines[-1]}" if lines else ""
+
+
+def _one_line(error: BaseException) -> str:
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _config_argument(argv: list[str]) -> str | None:
+    """The value of ``--config`` in ``argv`` as absl reads it: the last one before ``--``."""
+    value = None
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--":
+            break
+        match = _CONFIG.fullmatch(arg)
+        if match:
+            value = match.group(1) if "=" in arg else next(args, None)
+    return value
+
+
+def _fail(message: str, status: int) -> NoReturn:
+    print(f"gan-jax: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing for ``app.run``, with each error as one ``gan-jax: error:`` line and
+    exit status 2.
+
+    ml_collections loads the config file and applies the ``--config.*`` overrides while absl
+    parses the flags. It keeps a missing file's error until ``FLAGS.config`` is first read,
+    lets a file without ``get_config`` or with a syntax error end in a traceback, and answers
+    an override of a field the config does not have with a bare AttributeError or KeyError
+    traceback; so the file and the override paths are checked here first. Values of the wrong
+    type, a missing required flag and unknown flags then come from absl as ``flags.Error``.
+    """
+    try:
+        argv_expanded = FLAGS.read_flags_from_files(argv, force_gnu=False)
+        argument = _config_argument(argv_expanded)
+        if argument is not None:
+            # ml_collections runs the file again below; a config file only builds a ConfigDict.
+            check_overrides(load_config(argument), argv_expanded)
+        return FLAGS(argv)
+    except flags.Error as e:
+        _fail(" ".join(str(e).split()), 2)
+
+
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -65,16 +228,15 @@ def main(argv) -> None:
     try:
         train_and_evaluate(FLAGS.config, FLAGS.workdir, restart=FLAGS.restart)
     except ConfigError as e:
-        print(f"gan-jax: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(e), 2)
     except (CheckpointError, DivergenceError) as e:
-        print(f"gan-jax: error: {e}", file=sys.stderr)
-        sys.exit(1)
+        _fail(str(e), 1)
 
 
 def run() -> None:
     """Console script ``gan-jax``: training, or the commands ``data prepare``, ``eval``,
     ``sample`` and ``features train``."""
+    host.quiet_tensorflow()
     host.retain_freed_memory()
     if sys.argv[1:3] == ["data", "prepare"]:
         from gan_jax.data import prepare
@@ -88,7 +250,7 @@ def run() -> None:
         from gan_jax.eval import feature_net
 
         sys.exit(feature_net.main(sys.argv[2:]))
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":
