@@ -67,6 +67,12 @@ class SweepStopped(RuntimeError):
     """The sweep stopped launching runs because one of them was stopped by a signal."""
 
 
+def _worker_process_setup() -> None:
+    """What a worker process of the pool sets before JAX or TensorFlow start."""
+    host.quiet_tensorflow()
+    host.retain_freed_memory()
+
+
 def _runs():
     # Imported when used: the host settings of this process come before JAX is imported.
     from gan_jax import runs
@@ -233,7 +239,7 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
     elif todo:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
-                parallel, mp_context=context, initializer=host.retain_freed_memory) as pool:
+                parallel, mp_context=context, initializer=_worker_process_setup) as pool:
             futures = {pool.submit(_run_safely, config_path, run["overrides"], run["workdir"]):
                        run for run in todo}
             for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
@@ -373,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", required=True, help="directory of the runs and tables")
     parser.add_argument("--parallel", type=int, default=1, help="runs at a time (processes)")
     args = parser.parse_args(argv)
+    host.quiet_tensorflow()
     host.retain_freed_memory()
     from gan_jax.configs import ConfigError
 

@@ -119,7 +119,8 @@ def test_init_weights_follow_n0_002():
 
 
 @pytest.mark.parametrize("name,shape,message", [
-    ("resnet", (28, 28, 1), "unknown model 'resnet' (config.model.name); allowed: dcgan, mlp"),
+    ("resnet", (28, 28, 1),
+     "unknown model 'resnet' (config.model.name); allowed: dcgan, dcgan64, mlp"),
     ("dcgan", (30, 30, 1), "needs square images with side divisible by 4, got data shape "
                            "(30, 30, 1)"),
     ("dcgan", (2,), "needs square images"),
@@ -135,7 +136,7 @@ def test_registry_errors_name_the_field(name, shape, message):
 
 
 def test_registry_builders_return_generator_and_discriminator():
-    assert sorted(models.MODELS) == ["dcgan", "mlp"]
+    assert sorted(models.MODELS) == ["dcgan", "dcgan64", "mlp"]
     g, d = models.MODELS["dcgan"](Spec((28, 28, 1), (-1.0, 1.0), None), "data", latent_dim=8)
     assert g.axis_name == d.axis_name == "data"
 
@@ -181,3 +182,53 @@ def test_conditioning_needs_labelled_data():
     x1 = g.apply(g_vars, jnp.zeros((4, 2)), y, train=False)
     x2 = g.apply(g_vars, jnp.zeros((4, 2)), (y + 1) % 8, train=False)
     assert not np.allclose(x1, x2)
+
+
+def radford_counts(f, latent, channels):
+    """DCGAN64's parameter counts from its layers (no biases; batch norm scale + offset)."""
+    g = (latent * 16 * 8 * f + bn(16 * 8 * f) + conv(5, 8 * f, 4 * f) - 4 * f + bn(4 * f)
+         + conv(5, 4 * f, 2 * f) - 2 * f + bn(2 * f) + conv(5, 2 * f, f) - f + bn(f)
+         + conv(5, f, channels) - channels)
+    d = (conv(5, channels, f) - f + conv(5, f, 2 * f) - 2 * f + bn(2 * f)
+         + conv(5, 2 * f, 4 * f) - 4 * f + bn(4 * f) + conv(5, 4 * f, 8 * f) - 8 * f
+         + bn(8 * f) + 16 * 8 * f)
+    return g, d
+
+
+@pytest.mark.parametrize("f,latent,channels", [(128, 100, 3), (64, 100, 3), (32, 100, 1)])
+def test_dcgan64_follows_radford_et_al(f, latent, channels):
+    g, d, g_vars, d_vars = _dcgan64(f, latent, channels)
+    counts = (param_count(g_vars["params"]), param_count(d_vars["params"]))
+    assert counts == radford_counts(f, latent, channels)
+    if (f, latent, channels) == (128, 100, 3):
+        # The paper's faces model: the numbers in gan_jax/models/dcgan64.py's docstring.
+        print(f"DCGAN64 f=128, z=100: G {counts[0]:,} D {counts[1]:,} parameters")
+        assert counts == (18_885_760, 17_232_768)
+    # No layer has a bias; batch norm's scale starts near 1, the weights at N(0, 0.02).
+    leaves = jax.tree_util.tree_leaves_with_path((g_vars["params"], d_vars["params"]))
+    biases = [jax.tree_util.keystr(path) for path, _ in leaves
+              if "bias" in jax.tree_util.keystr(path)]
+    assert biases and all("BatchNorm" in path for path in biases)  # offsets only
+    scale = np.asarray(g_vars["params"]["BatchNorm_0"]["scale"])
+    assert abs(scale.mean() - 1.0) < 0.01 and 0.01 < scale.std() < 0.03
+    kernel = np.asarray(d_vars["params"]["Conv_2"]["kernel"])
+    assert abs(kernel.std() - 0.02) < 0.002
+    x = g.apply(g_vars, jax.random.normal(jax.random.PRNGKey(2), (3, latent)), train=False)
+    assert x.shape == (3, 64, 64, channels) and float(jnp.max(jnp.abs(x))) <= 1.0
+    assert d.apply(d_vars, x, train=False).shape == (3,)
+
+
+def _dcgan64(f, latent, channels):
+    cfg = models.model_config("dcgan64", latent_dim=latent, f=f)
+    g, d = models.build_models(cfg, Spec((64, 64, channels), (-1.0, 1.0), None))
+    g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, latent)), train=False)
+    d_vars = d.init(jax.random.PRNGKey(1), jnp.zeros((2, 64, 64, channels)), train=False)
+    return g, d, g_vars, d_vars
+
+
+def test_dcgan64_refuses_other_resolutions_in_one_line():
+    cfg = models.model_config("dcgan64")
+    with pytest.raises(ValueError, match=r"'dcgan64' needs 64x64 images with 1 or 3 channels, "
+                                         r"got data shape \(32, 32, 3\) \(set "
+                                         r"config.data.resolution=64\)"):
+        models.check_model(cfg, Spec((32, 32, 3), (-1.0, 1.0), None))

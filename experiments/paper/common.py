@@ -84,6 +84,7 @@ def execute(run: Callable[..., dict[str, Any]], name: str, out_dir: str,
 def main(run: Callable[..., dict[str, Any]], doc: str | None,
          argv: list[str] | None = None) -> None:
     """Command line of a reproduction: ``--out DIR`` (default experiments/paper/results)."""
+    host.quiet_tensorflow()
     host.retain_freed_memory()
     module = sys.modules[run.__module__]
     name = os.path.splitext(os.path.basename(module.__file__))[0]

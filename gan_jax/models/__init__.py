@@ -26,12 +26,13 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.data import Spec
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import dcgan, dcgan64, mlp
 
 # name -> build(spec, axis_name, **fields) -> (generator, discriminator).
 MODELS: dict[str, Callable] = {
     "mlp": mlp.build,
     "dcgan": dcgan.build,
+    "dcgan64": dcgan64.build,
 }
 
 

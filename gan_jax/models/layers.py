@@ -112,12 +112,16 @@ class _ConvTransposeRewrite(nn.Module):
     stride: int = 2
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    use_bias: bool = True
     dtype: Any = jnp.float32            # computation dtype; parameters stay float32
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
         kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+        if not self.use_bias:
+            x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
+            return self.transpose_conv(x, kernel)
         bias = self.param("bias", self.bias_init, (self.features,))
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         return self.transpose_conv(x, kernel) + bias
