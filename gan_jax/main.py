@@ -26,12 +26,9 @@ and JAX_PROCESS_ID in each process's environment and start the same command;
 from __future__ import annotations
 
 import difflib
-import importlib.machinery
-import importlib.util
 import os
 import re
 import sys
-import traceback
 from typing import NoReturn
 
 import ml_collections
@@ -75,42 +72,15 @@ _CONFIG = re.compile(r"-{1,2}config(?:=(.*))?", re.DOTALL)
 
 
 def load_config(argument: str) -> ml_collections.ConfigDict:
-    """The ConfigDict of ``--config`` ``argument`` (``path.py`` or ``path.py:arg``), loaded as
-    ml_collections loads it: ``get_config()`` or ``get_config(arg)`` of the file.
+    """The ConfigDict of ``--config`` ``argument`` (``path.py`` or ``path.py:arg``); raises
+    CommandLineError (one line) where it cannot be loaded (see ``gan_jax.runs.load_config``)."""
+    from gan_jax import runs
+    from gan_jax.errors import ConfigError
 
-    Raises CommandLineError where the file is missing or unreadable, does not compile, defines
-    no ``get_config``, raises, or returns something other than a ConfigDict.
-    """
-    path, colon, arg = argument.partition(":")
-    where = f"config file {path or repr(path)}"
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as e:
-        raise CommandLineError(f"cannot read {where}: {e.strerror}") from None
-    name = "_gan_jax_config_file"
-    loader = importlib.machinery.SourceFileLoader(name, path)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-    # Registered while it runs, as an imported module is (dataclasses look their module up).
-    sys.modules[name] = module
-    try:
-        loader.exec_module(module)
-        get_config = getattr(module, "get_config", None)
-        if not callable(get_config):
-            raise CommandLineError(f"{where} defines no get_config()")
-        config = get_config(arg) if colon else get_config()
-    except CommandLineError:
-        raise
-    except SyntaxError as e:
-        raise CommandLineError(f"{where}, line {e.lineno}: {e.msg}") from None
-    except Exception as e:  # the file is user code: any failure of it is a config error
-        raise CommandLineError(f"{where}{_line_in(e, path)}: {_one_line(e)}") from None
-    finally:
-        sys.modules.pop(name, None)
-    if not isinstance(config, ml_collections.ConfigDict):
-        raise CommandLineError(f"get_config() of {where} returned {type(config).__name__}, "
-                               "not an ml_collections.ConfigDict")
-    return config
+        return runs.load_config(argument)
+    except ConfigError as e:
+        raise CommandLineError(str(e)) from None
 
 
 def field_paths(config: ml_collections.ConfigDict, prefix: str = "config") -> list[str]:
@@ -163,17 +133,6 @@ def _field_problem(config: ml_collections.ConfigDict, field: str) -> str | None:
             return unknown
         node, walked = node[part], f"{walked}.{part}"
     return None
-
-
-def _line_in(error: BaseException, path: str) -> str:
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
-             if os.path.abspath(frame.filename) == os.path.abspath(path)]
-    return f", line {lines[-1]}" if lines else ""
-
-
-def _one_line(error: BaseException) -> str:
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def _config_argument(argv: list[str]) -> str | None:

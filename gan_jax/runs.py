@@ -13,33 +13,79 @@ Drawing from a GAN (fixed latents, batched generation) is ``gan_jax/sampling.py`
 from __future__ import annotations
 
 import dataclasses
+import importlib.machinery
 import importlib.util
 import json
 import os
 import re
+import sys
+import traceback
 from typing import Any
+
+import ml_collections
 
 from gan_jax import state as state_lib
 from gan_jax.errors import ConfigError, RunError
 
 
 def load_python_file(path: str, function: str = "get_config", *args):
-    """Calls ``function(*args)`` defined in the Python file ``path`` and returns its value."""
+    """Calls ``function(*args)`` defined in the Python file ``path`` and returns its value.
+
+    Raises ConfigError (one line) where the file is missing or unreadable, does not compile,
+    defines no ``function``, or raises: the file is user code, any failure of it is the
+    user's to fix.
+    """
+    where = f"config file {path or repr(path)}"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot read {where}: {e.strerror}") from None
     name = "_gan_jax_file_" + re.sub(r"\W", "_", os.path.abspath(path))
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None or not os.path.isfile(path):
-        raise ConfigError(f"cannot load {path!r}: no such Python file")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, function):
-        raise ConfigError(f"{path!r} defines no {function}()")
-    return getattr(module, function)(*args)
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
+    # Registered while it runs, as an imported module is (dataclasses look their module up).
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+        target = getattr(module, function, None)
+        if not callable(target):
+            raise ConfigError(f"{where} defines no {function}()")
+        return target(*args)
+    except ConfigError:
+        raise
+    except SyntaxError as e:
+        raise ConfigError(f"{where}, line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001  (user code: any failure is a config error)
+        raise ConfigError(f"{where}{_line_in(e, path)}: {_one_line(e)}") from None
+    finally:
+        sys.modules.pop(name, None)
 
 
-def load_config(path: str):
-    """The config of an experiment file: ``path.py`` or ``path.py:arg`` (``get_config(arg)``)."""
-    file, _, arg = path.partition(":")
-    return load_python_file(file, "get_config", *([arg] if arg else []))
+def _line_in(error: BaseException, path: str) -> str:
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if os.path.abspath(frame.filename) == os.path.abspath(path)]
+    return f", line {lines[-1]}" if lines else ""
+
+
+def _one_line(error: BaseException) -> str:
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def load_config(argument: str) -> ml_collections.ConfigDict:
+    """The config of an experiment file, loaded as ml_collections' ``--config`` flag loads it:
+    ``path.py`` calls ``get_config()``, ``path.py:arg`` calls ``get_config(arg)``.
+
+    Raises ConfigError (one line) where the file cannot be loaded or returns something other
+    than a ConfigDict.
+    """
+    path, colon, arg = argument.partition(":")
+    config = load_python_file(path, "get_config", *([arg] if colon else []))
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"get_config() of config file {path} returned "
+                          f"{type(config).__name__}, not an ml_collections.ConfigDict")
+    return config
 
 
 def config_of_workdir(workdir: str):
