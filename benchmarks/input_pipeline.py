@@ -17,13 +17,12 @@ import tempfile
 import time
 
 import jax
-import ml_collections
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from gan_jax import state as state_lib, steps  # noqa: E402
+from gan_jax import data, state as state_lib, steps  # noqa: E402
 from gan_jax.configs import base_config  # noqa: E402
-from gan_jax.data import input_pipeline  # noqa: E402
+from gan_jax.models import model_config  # noqa: E402
 
 
 def _rate(iterator, n: int) -> float:
@@ -44,18 +43,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
 
-    data = ml_collections.ConfigDict(dict(
-        name=args.dataset, data_dir=args.data_dir or os.path.join(tempfile.gettempdir(), "tfds"),
-        split="train", shuffle_buffer=60_000))
+    config = base_config()
+    config.data.name, config.data.split = args.dataset, "train"
+    config.data.data_dir = args.data_dir or os.path.join(tempfile.gettempdir(), "tfds")
+    config.model = model_config("dcgan", latent_dim=64)
+    config.batch_size, config.n_disc = args.batch, args.n_disc
+    source = data.get(config.data)
     mesh = steps.make_mesh()
-    batches = input_pipeline.global_batches(data, mesh, args.batch, args.n_disc, seed=0)
+    batches = source.batches(mesh, global_batch=args.batch, n_disc=args.n_disc, seed=0)
     pipeline_rate = _rate(batches, args.steps)
 
-    config = base_config()
-    config.model.name, config.model.latent_dim = "dcgan", 64
-    config.batch_size, config.n_disc = args.batch, args.n_disc
-    shape = input_pipeline.dataset_info(data).shape
-    gan = state_lib.make_gan(config, shape)
+    gan = state_lib.make_gan(config, source.spec)
     state = jax.device_put(state_lib.init_state(gan, 0), steps.replicated(mesh))
     train_step = steps.parallelize(gan, mesh, args.batch)
     batch = next(batches)

@@ -306,13 +306,15 @@ def compile_split(batch: int = 64) -> dict[str, float]:
     """Seconds: the DCGAN28 train step's lowering and XLA compile; G, D and Adam alone."""
     from gan_jax import state as state_lib, steps
     from gan_jax.configs import base_config
+    from gan_jax.models import model_config
 
     c = base_config()
-    c.batch_size, c.model.name, c.model.latent_dim = batch, "dcgan", LATENT
+    c.batch_size, c.model = batch, model_config("dcgan", latent_dim=LATENT)
     gan = state_lib.make_gan(c, (SIDE, SIDE, CHANNELS))
     mesh = steps.make_mesh()
     state = jax.device_put(state_lib.init_state(gan, 0), steps.replicated(mesh))
-    real = jax.device_put(jnp.zeros((1, batch, SIDE, SIDE, CHANNELS)), steps.batch_sharding(mesh))
+    real = {"image": jax.device_put(jnp.zeros((1, batch, SIDE, SIDE, CHANNELS)),
+                                    steps.batch_sharding(mesh))}
     out = {}
     start = time.perf_counter()
     lowered = steps.parallelize(gan, mesh, batch).lower(state, real)
@@ -375,9 +377,9 @@ def cache_probe() -> dict[str, float]:
 
 
 def _cache_probe_child(cache_dir: str) -> None:
-    from gan_jax import train
+    from gan_jax.compilation import use_compilation_cache
 
-    train.use_compilation_cache(cache_dir)  # what training does with config.compilation_cache_dir
+    use_compilation_cache(cache_dir)  # what training does with config.compilation_cache_dir
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     split = compile_split(64)

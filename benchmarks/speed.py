@@ -46,9 +46,10 @@ import torch  # noqa: E402
 import torch_reference  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from gan_jax import host, state as state_lib, steps  # noqa: E402
+from gan_jax import data, host, state as state_lib, steps  # noqa: E402
 from gan_jax.configs import base_config  # noqa: E402
-from gan_jax.data import input_pipeline, synthetic  # noqa: E402
+from gan_jax.data import synthetic  # noqa: E402
+from gan_jax.models import model_config  # noqa: E402
 
 CASES = [
     # name, model, data shape, batch
@@ -63,10 +64,10 @@ def _config(model: str, batch: int) -> ml_collections.ConfigDict:
     c = base_config()
     c.batch_size = batch
     if model == "dcgan":
-        c.model.name, c.model.latent_dim = "dcgan", 64
+        c.model = model_config("dcgan", latent_dim=64)
         c.optim.g.lr = c.optim.d.lr = 2e-4
     else:  # ring8's sizes
-        c.model.name, c.model.latent_dim, c.model.hidden, c.model.depth = "mlp", 2, 128, 3
+        c.model = model_config("mlp", latent_dim=2, hidden=128, depth=3)
         c.optim.g.lr = c.optim.d.lr = 1e-3
     return c
 
@@ -85,10 +86,10 @@ class JaxCase:
         self.batch = None
         if model == "mlp":
             mixture = synthetic.ring(8)
-            sampler = lambda key: synthetic.sample(mixture, key)
+            sampler = lambda key: {"image": synthetic.sample(mixture, key)}
         else:
             real = jax.random.uniform(jax.random.PRNGKey(1), (1, batch, *shape), minval=-1)
-            self.batch = jax.device_put(real, steps.batch_sharding(mesh))
+            self.batch = {"image": jax.device_put(real, steps.batch_sharding(mesh))}
         start = time.perf_counter()
         self.step = steps.parallelize(gan, mesh, batch, sampler).lower(
             self.state, self.batch).compile()
@@ -226,9 +227,9 @@ def retain_probe(seconds: float, rounds: int = 2) -> dict[int, dict[str, float]]
 def _retain_probe_child(cache_dir: str, seconds: float) -> None:
     applied = host.retain_freed_memory()
     assert applied == (os.environ["GAN_JAX_RETAIN_FREED_MEMORY"] == "1"), applied
-    from gan_jax import train
+    from gan_jax.compilation import use_compilation_cache
 
-    train.use_compilation_cache(cache_dir)
+    use_compilation_cache(cache_dir)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     out = {}
     for batch in (64, 256):
@@ -242,10 +243,11 @@ def pipeline_rate(batch: int, n: int) -> float:
     """Real batches per second that the TFDS pipeline delivers as device arrays (mnist5k)."""
     from input_pipeline import _rate  # benchmarks/input_pipeline.py
 
-    data = ml_collections.ConfigDict(dict(
-        name="mnist5k", data_dir=os.path.join(tempfile.gettempdir(), "tfds"), split="train",
-        shuffle_buffer=60_000))
-    batches = input_pipeline.global_batches(data, steps.make_mesh(), batch, 1, seed=0)
+    config = base_config()
+    config.data.name, config.data.shuffle_buffer = "mnist5k", 60_000
+    config.data.data_dir = os.path.join(tempfile.gettempdir(), "tfds")
+    batches = data.get(config.data).batches(steps.make_mesh(), global_batch=batch, n_disc=1,
+                                            seed=0)
     return _rate(batches, n)
 
 

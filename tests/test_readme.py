@@ -37,3 +37,13 @@ def test_readme_default_command_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert os.path.exists(tmp_path / "default" / "metrics.jsonl")
     assert os.listdir(tmp_path / "default" / "samples")
+
+
+def test_readme_metric_table_is_generated_from_the_declarations():
+    from gan_jax.eval import evaluate
+
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert evaluate.readme_with_metrics(text) == text, (
+        "README.md's metric table is stale: run python -m gan_jax.eval.evaluate --readme")
+    for name in evaluate.METRICS:
+        assert f"| `{name}` |" in text

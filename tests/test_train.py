@@ -276,3 +276,26 @@ def test_the_best_survives_worse_evaluations_resume_and_divergence(tmp_path, mon
         train_and_evaluate(c, workdir)
     assert best_meta(workdir)[0] == 20
     assert all(jax.tree.leaves(jax.tree.map(np.array_equal, state_at_20, restore_best(workdir))))
+
+
+def test_a_folder_run_trains_and_a_folder_gone_bad_loses_nothing(tmp_path, image_config):
+    """A labelled image folder trains through the whole step; emptied, it is one line."""
+    from PIL import Image
+
+    root = tmp_path / "images"
+    for k, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(12):
+            Image.new("RGB", (10 + i, 12), (120 * k, 60, 200)).save(root / name / f"{i}.png")
+    c = image_config(4, {"data.name": "folder", "data.path": str(root),
+                         "data.data_dir": str(tmp_path / "tfds"), "data.resolution": 8})
+    workdir = str(tmp_path / "run")
+    state = train_and_evaluate(c, workdir)
+    assert int(state.step) == 4 and runs.build(c)[0].spec.class_names == ("a", "b")
+    saved = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
+    for path in root.rglob("*.png"):
+        path.unlink()
+    c.num_steps = 6
+    with pytest.raises(ConfigError, match=r"^image folder .*images holds no images"):
+        train_and_evaluate(c, workdir)
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == saved

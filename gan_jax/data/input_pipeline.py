@@ -196,8 +196,19 @@ class FolderSource(TfdsSource):
                                          data_config.channels, data_config.data_dir,
                                          data_config.on_bad_image)
         except folder.FolderError as e:
-            raise ConfigError(str(e)) from None
+            raise ConfigError(_as_config_fields(str(e))) from None
         super().__init__(data_config, folder.builder(self.folder))
+
+
+def _as_config_fields(message: str) -> str:
+    """A folder error names the flags of ``gan-jax data prepare folder``; in training the
+    same settings are config fields."""
+    for flag, field in (("--path", "config.data.path"), ("--data_dir", "config.data.data_dir"),
+                        ("--resolution", "config.data.resolution"),
+                        ("--channels", "config.data.channels"),
+                        ("--on_bad_image", "config.data.on_bad_image")):
+        message = message.replace(flag, field)
+    return message
 
 
 class EmojiSource(TfdsSource):

@@ -178,3 +178,35 @@ class Best:
                 "higher_is_better": METRICS[self.metric], "reference_key": self.reference_key,
                 "metrics": {k[len(PREFIX):]: v for k, v in scalars.items()
                             if k.startswith(PREFIX)}}
+
+
+README_START, README_END = "<!-- metrics-table:start -->", "<!-- metrics-table:end -->"
+
+
+def metrics_markdown() -> str:
+    """The README's metric table, from the evaluators' declarations."""
+    rows = ["| metric | printed as | better | definition |", "| --- | --- | --- | --- |"]
+    for metric in DECLARED.values():
+        better = "higher" if metric.higher_is_better else "lower"
+        if metric.name not in METRICS:
+            better = "(reported)"
+        rows.append(f"| `{metric.name}` | {metric.label} | {better} | {metric.definition} |")
+    return "\n".join(rows)
+
+
+def readme_with_metrics(text: str) -> str:
+    """``text`` (README.md) with the block between the metric-table markers regenerated."""
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    return text[:start] + "\n" + metrics_markdown() + "\n" + text[end:]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--readme"]:
+        sys.exit("usage: python -m gan_jax.eval.evaluate --readme  (rewrites README.md's "
+                 "metric table from the evaluators' declarations)")
+    with open("README.md") as f:
+        readme = f.read()
+    with open("README.md", "w") as f:
+        f.write(readme_with_metrics(readme))

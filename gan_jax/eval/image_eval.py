@@ -53,13 +53,23 @@ MIN_IMAGES = PRDC_K + 1
 # Slack on the [-1, 1] check: a tanh in float32 or bfloat16 may round past 1.
 RANGE_SLACK = 1e-3
 METRICS = (
-    metrics.Metric("fd_lenet", False, "FD-LeNet"),
-    metrics.Metric("kid", False, "KID", std="kid_std"),
-    metrics.Metric("precision", True, "precision"),
-    metrics.Metric("recall", True, "recall"),
-    metrics.Metric("density", True, "density"),
-    metrics.Metric("coverage", True, "coverage"),
-    metrics.Metric("classifier_score", True, "classifier score", std="classifier_score_std"),
+    metrics.Metric("fd_lenet", False, "FD-LeNet", definition=(
+        "Frechet distance of Gaussians fitted to the LeNet features (the formula of Heusel "
+        "et al. 2017; moments in float64, square-root trace by the symmetric "
+        "eigen-decomposition); never called FID")),
+    metrics.Metric("kid", False, "KID", std="kid_std", definition=(
+        "unbiased MMD², cubic polynomial kernel, 100 subsets of up to 1,000 (Binkowski et "
+        "al. 2018); `kid_std` its spread over subsets")),
+    metrics.Metric("precision", True, "precision", definition=(
+        "improved precision, k = 5 (Kynkäänniemi et al. 2019)")),
+    metrics.Metric("recall", True, "recall", definition=(
+        "improved recall, k = 5 (Kynkäänniemi et al. 2019)")),
+    metrics.Metric("density", True, "density", definition="density, k = 5 (Naeem et al. 2020)"),
+    metrics.Metric("coverage", True, "coverage", definition=(
+        "coverage, k = 5 (Naeem et al. 2020)")),
+    metrics.Metric("classifier_score", True, "classifier score", std="classifier_score_std",
+                   definition=("exp(E KL(p(y\\|x) ‖ p(y))) on the LeNet softmax, 10 splits "
+                               "(the Inception-score formula, Salimans et al. 2016)")),
 )
 # Every key an evaluation returns, in a fixed order (spreads after their metric).
 METRIC_NAMES = tuple(k for m in METRICS for k in (m.name, m.std) if k)

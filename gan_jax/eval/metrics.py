@@ -44,14 +44,17 @@ class Metric(NamedTuple):
     """A number an evaluator reports: its key, which way is better, and its printed name.
 
     ``std`` names the key of its spread over subsets or splits, when the evaluator
-    reports one. Evaluators declare their metrics once (``METRICS``); evaluation, the
-    best-checkpoint choice, ``gan-jax eval``'s table and the config validator read them.
+    reports one; ``definition`` is its one-line definition with its reference. Evaluators
+    declare their metrics once (``METRICS``); evaluation, the best-checkpoint choice,
+    ``gan-jax eval``'s table, the config validator and the README's metric table
+    (``python -m gan_jax.eval.evaluate --readme``) read them.
     """
 
     name: str
     higher_is_better: bool
     label: str
     std: str | None = None
+    definition: str = ""
 
 
 def _as_2d_float64(x: np.ndarray, name: str) -> np.ndarray:
