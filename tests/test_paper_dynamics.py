@@ -18,8 +18,9 @@ import pytest
 
 from experiments.configs import ring8 as ring8_config
 from experiments.paper import common, dirac_gan, mode_collapse
-from gan_jax import state as state_lib, steps, toy_seeds, train
+from gan_jax import sampling, state as state_lib, steps, toy_seeds
 from gan_jax.data import synthetic
+from gan_jax.models import model_config
 
 # P(|x - mu| <= 3 std) for a 2-D isotropic Gaussian: P(chi^2_2 <= 9) = 1 - exp(-4.5).
 HQ_2D = 1.0 - np.exp(-4.5)
@@ -96,9 +97,9 @@ def test_toy_seeds_matches_the_one_seed_train_step():
     seeds = [3, 5]
     stacked = toy_seeds.train_seeds(config, seeds)
     samples = toy_seeds.sample_seeds(config, stacked, seeds, num=64)
-    gan, mixture = toy_seeds._setup(config)
+    gan, source = toy_seeds._setup(config)
     step = steps.parallelize(gan, steps.make_mesh(jax.devices()[:1]), config.batch_size,
-                             lambda key: synthetic.sample(mixture, key))
+                             source.sample)
     for i, seed in enumerate(seeds):
         state = state_lib.init_state(gan, seed)
         for _ in range(config.num_steps):
@@ -109,15 +110,15 @@ def test_toy_seeds_matches_the_one_seed_train_step():
                         strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
         assert int(mine.step) == config.num_steps
-        z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(seed), train._SAMPLE_KEY),
+        z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(seed), sampling.PICTURES),
                               (64, gan.latent_dim), jnp.float32)
-        np.testing.assert_allclose(samples[i], steps.generate(gan, state.g_params, {}, z),
+        np.testing.assert_allclose(samples[i], gan.g_apply(state.g_params, {}, z),
                                    rtol=1e-4, atol=1e-5)
 
 
 def test_toy_seeds_refuses_an_image_dataset():
     config = ring8_config.get_config()
     config.data.name = "mnist"
-    config.model.name = "dcgan"
+    config.model = model_config("dcgan")
     with pytest.raises(ValueError):
         toy_seeds.train_seeds(config, [0])
