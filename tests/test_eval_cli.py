@@ -7,11 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import make_image_config, make_toy_config
 
 from gan_jax import metric_writer
-from gan_jax.configs import base_config
 from gan_jax.eval import cli
-from gan_jax.models import model_config
 from gan_jax.train import train_and_evaluate
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -20,11 +19,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 @pytest.fixture(scope="module")
 def ring8_run(tmp_path_factory):
     """20 steps of a small ring8 GAN evaluated at steps 10 and 20 (500 samples)."""
-    c = base_config()
-    c.model.hidden, c.model.depth, c.batch_size = 32, 2, 64
-    c.num_steps, c.log_every, c.checkpoint_every, c.sample_every = 20, 10, 10, 1000
-    c.eval_every, c.best_metric, c.num_toy_samples = 10, "reverse_kl", 500
-    c.progress_bar = False
+    c = make_toy_config(20, {"model.hidden": 32, "batch_size": 64, "sample_every": 1000,
+                             "eval_every": 10, "best_metric": "reverse_kl"})
     workdir = str(tmp_path_factory.mktemp("ring8") / "run")
     train_and_evaluate(c, workdir)
     return workdir
@@ -134,9 +130,8 @@ IMAGE_LINES = ("FD-LeNet", "KID", "precision", "recall", "density", "coverage",
 
 def test_eval_of_a_dcgan_mnist5k_run_prints_the_seven_image_metrics(tmp_path, capsys):
     """One DCGAN step on mnist5k evaluated on 200 samples, in training and by the command."""
-    c = base_config()
-    c.data.name, c.model = "mnist5k", model_config("dcgan", latent_dim=16)
-    c.batch_size, c.num_steps, c.num_samples, c.progress_bar = 16, 1, 16, False
+    # mnist5k in the default data dir: its LeNet ships with gan_jax.
+    c = make_image_config(None, 1, {"data.name": "mnist5k"})
     c.log_every = c.checkpoint_every = c.sample_every = c.eval_every = 1
     c.eval_samples, c.best_metric = 200, "fd_lenet"
     workdir = str(tmp_path / "run")
