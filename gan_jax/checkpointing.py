@@ -25,16 +25,10 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
-from gan_jax.errors import CheckpointError
+from gan_jax.errors import CheckpointError, one_line
 
 # errno values that mean the disk cannot take the checkpoint.
 _DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
-
-
-def one_line(error: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(error).split())
-    text = text if len(text) <= limit else text[:limit] + " ..."
-    return f"{type(error).__name__}: {text}"
 
 
 class Checkpointer:
@@ -116,7 +110,7 @@ class Checkpointer:
                 then = (f"falling back to the checkpoint of step {older[0]}" if older
                         else "no older checkpoint is left")
                 message = (f"warning: the checkpoint of step {step} in {self.step_path(step)} "
-                           f"is damaged ({one_line(e)}); moved it to {moved}; {then}")
+                           f"is damaged ({one_line(e, 300)}); moved it to {moved}; {then}")
                 logging.warning(message)
                 if jax.process_index() == 0:
                     print(message, file=sys.stderr, flush=True)

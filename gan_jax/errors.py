@@ -18,6 +18,10 @@ class DataError(ValueError):
     """Data that cannot be read (missing, not prepared, not a split, no images)."""
 
 
+class DataUnavailable(DataError):
+    """No way to prepare a dataset worked; the message says which ways there are."""
+
+
 class RunError(ValueError):
     """A workdir or checkpoint that cannot be used as asked (``gan-jax eval``/``sample``)."""
 
@@ -28,3 +32,11 @@ class CheckpointError(RuntimeError):
 
 class DivergenceError(RuntimeError):
     """Training produced non-finite values."""
+
+
+def one_line(error: BaseException, limit: int | None = None) -> str:
+    """``Type: message`` of an exception on one line (whitespace squeezed), the message cut
+    at ``limit`` characters when given."""
+    text = " ".join(str(error).split())
+    text = text if limit is None or len(text) <= limit else text[:limit] + " ..."
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -25,7 +25,7 @@ from typing import Any
 import ml_collections
 
 from gan_jax import state as state_lib
-from gan_jax.errors import ConfigError, RunError
+from gan_jax.errors import ConfigError, RunError, one_line
 
 
 def load_python_file(path: str, function: str = "get_config", *args):
@@ -57,7 +57,7 @@ def load_python_file(path: str, function: str = "get_config", *args):
     except SyntaxError as e:
         raise ConfigError(f"{where}, line {e.lineno}: {e.msg}") from None
     except Exception as e:  # noqa: BLE001  (user code: any failure is a config error)
-        raise ConfigError(f"{where}{_line_in(e, path)}: {_one_line(e)}") from None
+        raise ConfigError(f"{where}{_line_in(e, path)}: {one_line(e)}") from None
     finally:
         sys.modules.pop(name, None)
 
@@ -66,11 +66,6 @@ def _line_in(error: BaseException, path: str) -> str:
     lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
              if os.path.abspath(frame.filename) == os.path.abspath(path)]
     return f", line {lines[-1]}" if lines else ""
-
-
-def _one_line(error: BaseException) -> str:
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 def load_config(argument: str) -> ml_collections.ConfigDict:
@@ -164,7 +159,7 @@ def restore(workdir: str, which: str = "latest") -> Run:
         state, meta = ckpt.restore(step, template)
     except Exception as e:  # noqa: BLE001  (any failure to read means damaged)
         raise RunError(f"the checkpoint of step {step} in {ckpt.step_path(step)} cannot be "
-                       f"read ({checkpointing.one_line(e, 200)}); choose another with "
+                       f"read ({one_line(e, 200)}); choose another with "
                        "--checkpoint (steps there: " + ", ".join(map(str, found)) + ")") from None
     finally:
         ckpt.close()

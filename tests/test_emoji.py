@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gan_jax.data import emoji, folder, prepare
+from gan_jax.data import emoji, fetch, folder, prepare
 
 # The fake index: an entry with two skin tones, categories needing no change and
 # one that file systems refuse as a name.
@@ -79,7 +79,7 @@ def no_npm(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("npm was run")
 
-    monkeypatch.setattr(prepare, "_run", refuse)
+    monkeypatch.setattr(fetch, "run", refuse)
 
 
 def _prepare(tmp_path, **kwargs) -> tuple[folder.FolderDataset, list[str]]:
@@ -150,7 +150,7 @@ def test_the_fetch_keeps_the_tarball_only_when_its_checksum_is_right(tmp_path, f
         fetched.append(cwd)
         shutil.copy(fake, cwd / emoji.TARBALL)
 
-    monkeypatch.setattr(prepare, "_run", npm_pack)
+    monkeypatch.setattr(fetch, "run", npm_pack)
     monkeypatch.setattr(shutil, "which", lambda tool: f"/usr/bin/{tool}")
     right = emoji.TARBALL_SHA256
     monkeypatch.setattr(emoji, "TARBALL_SHA256", "f" * 64)

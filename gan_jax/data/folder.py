@@ -102,7 +102,7 @@ from absl import logging as absl_logging
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from gan_jax.data.prepare import _describe
+from gan_jax.errors import one_line
 
 # Part of the fingerprint: raise it when the preprocessing or the dataset format
 # changes, so that datasets built by older code are not read as current ones.
@@ -192,7 +192,7 @@ def prepare(path: str, resolution: int, channels: int = 3, data_dir: str | None 
             _remove_leftovers(store, fingerprint)
             _build(plan, fingerprint, store, on_bad_image, workers, log)
     except OSError as e:
-        raise FolderError(f"cannot write the dataset under {store} ({_describe(e)}); give a "
+        raise FolderError(f"cannot write the dataset under {store} ({one_line(e)}); give a "
                           "writable data_dir (--data_dir) with space for it") from None
     return _load_built(final, on_bad_image, reused=False)
 
@@ -276,7 +276,7 @@ def _decode(task: tuple[str, int, int, int | None]):
         with _pixel_limit(limit):
             pixels, upscaled = load_image(path, resolution, channels)
     except Exception as e:  # PIL raises many kinds for damaged files; each is a bad image
-        return None, False, _describe(e)[:300]
+        return None, False, one_line(e)[:300]
     return pixels, upscaled, None
 
 
@@ -366,7 +366,7 @@ def _entries(directory: Path, seen: set) -> list[os.DirEntry]:
         raise FolderError(f"cannot read folder {directory}: permission denied; make it "
                           "readable (chmod) or move it out of the image folder") from None
     except OSError as e:
-        raise FolderError(f"cannot read folder {directory} ({_describe(e)}); check the disk "
+        raise FolderError(f"cannot read folder {directory} ({one_line(e)}); check the disk "
                           "or move it out of the image folder") from None
 
 
@@ -388,7 +388,7 @@ def _file_record(entry: os.DirEntry, relative: str) -> tuple[str, int, int]:
     try:
         status = entry.stat()
     except OSError as e:
-        raise FolderError(f"cannot read {entry.path} ({_describe(e)}); make it readable or "
+        raise FolderError(f"cannot read {entry.path} ({one_line(e)}); make it readable or "
                           "move it out of the image folder") from None
     return relative, status.st_size, status.st_mtime_ns
 

