@@ -130,6 +130,11 @@ def _field_problem(config: ml_collections.ConfigDict, field: str) -> str | None:
             held = held if len(held) <= 40 else held[:37] + "..."
             return f"{unknown}: {walked} holds {held}, not a group of fields"
         if part not in node:
+            if not node.keys() and walked != "config":
+                # A group whose entries are free names (config.regularizers): set it whole.
+                value = field.split("=", 1)[0].rsplit(".", 1)[-1]
+                return (f"config.{field} is not a field: {walked} is set as a whole, e.g. "
+                        f"--{walked}='{{\"{value}\": 1.0}}'")
             return unknown
         node, walked = node[part], f"{walked}.{part}"
     return None

@@ -66,10 +66,14 @@ def test_unknown_field_names_the_closest_fields(override, suggested):
                               "not a group of fields"),
     ("--config.data.means[0]=1", "config.data.means[0] is not a field: an override sets a "
                                  "whole field, here --config.data.means=..."),
+    ("--config.regularizers.r1=10", "config.regularizers.r1 is not a field: "
+                                    "config.regularizers is set as a whole, e.g. "
+                                    "--config.regularizers='{\"r1\": 1.0}'"),
 ])
 def test_override_below_a_value_is_refused(override, message):
     config = ml_collections.ConfigDict(
-        {"num_steps": 10, "data": {"dir": None, "means": (1.0, 2.0)}})
+        {"num_steps": 10, "data": {"dir": None, "means": (1.0, 2.0)},
+         "regularizers": ml_collections.ConfigDict()})
     with pytest.raises(gan_main.CommandLineError, match=f"^{re.escape(message)}"):
         gan_main.check_overrides(config, ["gan-jax", override])
 
