@@ -28,9 +28,9 @@ models that treat examples independently (the MLP; anything in evaluation mode),
 D with batch normalisation in training mode it also carries the small cross-example terms of
 the batch statistics, as in the papers' reference code.
 
-The entries (names for ``--config.penalty=...``):
+The entries (names for ``config.regularizers`` or ``--config.penalty=...``):
 
-    name          penalty (before config.penalty_weight)          x where the gradient is taken
+    name          penalty (before its weight)                     x where the gradient is taken
     none          0
     gp            mean (||grad D(x)|| - 1)^2                     x = e real + (1 - e) fake
     gp_one_sided  mean max(0, ||grad D(x)|| - 1)^2               x = e real + (1 - e) fake
@@ -116,7 +116,7 @@ def r1_penalty(d_fn: DFn, real: jax.Array, fake: jax.Array, uniform: Uniform,
 
     Mescheder et al., "Which Training Methods for GANs do actually Converge?", ICML 2018,
     eq. 9: R1 = gamma/2 E_real ||grad D||^2. This function returns the term without gamma and
-    WITH the 1/2, so ``config.penalty_weight`` is the paper's gamma (gamma/2 convention;
+    WITH the 1/2, so its weight is the paper's gamma (gamma/2 convention;
     gamma = 10 on their CelebA/LSUN runs). The gradient is of D's raw output (the logit).
     """
     del fake, uniform, axis_name
