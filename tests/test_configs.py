@@ -190,3 +190,17 @@ def test_saved_config_json_reads_back_equal():
     old = json.loads(config.to_json())
     del old["eval_every"], old["best_metric"]  # a run saved before these fields existed
     assert from_json(old).eval_every == 0 and from_json(old).best_metric == "none"
+
+
+def test_a_folder_resolution_the_model_cannot_draw_stops_before_the_build(tmp_path):
+    from PIL import Image
+
+    for i in range(3):
+        Image.new("RGB", (20, 20), (80 * i, 10, 10)).save(tmp_path / f"{i}.png")
+    config = load_config(os.path.join(ROOT, "experiments", "configs", "anime_faces.py"))
+    config.data.path, config.data.data_dir = str(tmp_path), str(tmp_path / "tfds")
+    config.data.resolution = 48
+    with pytest.raises(ConfigError, match=r"^config.model.name='dcgan64' needs 64x64 images "
+                                          r"with 1 or 3 channels, got data shape \(48, 48, 3\)"):
+        validate(config, num_devices=1)
+    assert not (tmp_path / "tfds").exists()  # nothing was built
