@@ -18,7 +18,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from gan_jax.data import folder, prepare
+from gan_jax.data import folder, images, prepare
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -128,7 +128,7 @@ def test_exif_orientation_is_honoured(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6                               # display rotated 90 degrees clockwise
     stored.save(tmp_path / "rotated.jpg", exif=exif, quality=95)
-    pixels, _ = folder.load_image(tmp_path / "rotated.jpg", 16)
+    pixels, _ = images.load_image(tmp_path / "rotated.jpg", 16)
     assert np.abs(pixels[3, 12].astype(int) - RED).max() < 24      # now top-right
     assert pixels[3, 3].min() > 230                                  # top-left is white
 
@@ -138,7 +138,7 @@ def test_transparency_is_composited_on_white(tmp_path):
     rgba[:, 4:] = (255, 0, 0, 255)                 # right half opaque red
     rgba[0, 0] = (0, 0, 0, 128)                    # half-transparent black
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
-    pixels, _ = folder.load_image(tmp_path / "rgba.png", 8)
+    pixels, _ = images.load_image(tmp_path / "rgba.png", 8)
     assert tuple(pixels[5, 1]) == WHITE            # fully transparent -> 255
     assert tuple(pixels[5, 6]) == RED
     assert abs(int(pixels[0, 0, 0]) - 127) <= 1    # 255 * (1 - 128/255)
@@ -147,12 +147,12 @@ def test_transparency_is_composited_on_white(tmp_path):
     palette.putpalette([0, 0, 0, 0, 0, 255])
     palette.paste(1, (4, 0, 8, 8))
     palette.save(tmp_path / "palette.png", transparency=0)
-    pixels, _ = folder.load_image(tmp_path / "palette.png", 8, channels=1)
+    pixels, _ = images.load_image(tmp_path / "palette.png", 8, channels=1)
     assert pixels.shape == (8, 8, 1)
     assert pixels[0, 0, 0] == 255 and pixels[0, 6, 0] < 40          # white, then dark blue
 
     Image.new("LA", (8, 8), (0, 0)).save(tmp_path / "la.png")
-    assert folder.load_image(tmp_path / "la.png", 8)[0].min() == 255
+    assert images.load_image(tmp_path / "la.png", 8)[0].min() == 255
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
@@ -161,7 +161,7 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     assert Image.open(tmp_path / "wide.png").mode.startswith("I")
     Image.fromarray(values.astype(np.int32), "I").save(tmp_path / "wide.tif")
     for name in ("wide.png", "wide.tif"):
-        pixels, _ = folder.load_image(tmp_path / name, 4, channels=3)
+        pixels, _ = images.load_image(tmp_path / name, 4, channels=3)
         assert pixels[0, :, 0].tolist() == [0, 100, 128, 255], name
         assert (pixels[..., 0] == pixels[..., 2]).all()
 
@@ -174,21 +174,21 @@ def test_centre_crop_cuts_the_borders_of_wide_and_tall_images(tmp_path):
     tall = wide.rotate(90, expand=True)
     tall.save(tmp_path / "tall.png")
     for name in ("wide.png", "tall.png"):
-        pixels, upscaled = folder.load_image(tmp_path / name, 8)
+        pixels, upscaled = images.load_image(tmp_path / name, 8)
         assert (pixels == GREEN).all(), name
         assert not upscaled
     # Downscaled by 2 as well: the border colours still do not reach in.
-    pixels, _ = folder.load_image(tmp_path / "wide.png", 4)
+    pixels, _ = images.load_image(tmp_path / "wide.png", 4)
     assert (pixels == GREEN).all()
 
 
 def test_small_images_are_upscaled_and_the_first_gif_frame_is_taken(tmp_path):
     _solid(tmp_path / "small.png", (3, 3), BLUE)
-    pixels, upscaled = folder.load_image(tmp_path / "small.png", 9)
+    pixels, upscaled = images.load_image(tmp_path / "small.png", 9)
     assert upscaled and pixels.shape == (9, 9, 3) and (pixels == BLUE).all()
     frames = [Image.new("RGB", (8, 8), RED), Image.new("RGB", (8, 8), BLUE)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
-    pixels, _ = folder.load_image(tmp_path / "anim.gif", 8)
+    pixels, _ = images.load_image(tmp_path / "anim.gif", 8)
     assert (pixels == RED).all()
 
 
@@ -430,7 +430,7 @@ def test_an_interrupted_build_leaves_no_dataset_and_its_leftovers_go(tmp_path, m
     source = tmp_path / "src"
     for name in ("a.png", "b.png", "c.png"):
         _solid(source / name)
-    decode, calls = folder._decode, []
+    decode, calls = images.decode, []
 
     def interrupted_at_the_second(task):
         calls.append(task)
@@ -439,7 +439,7 @@ def test_an_interrupted_build_leaves_no_dataset_and_its_leftovers_go(tmp_path, m
         return decode(task)
 
     with monkeypatch.context() as patch:
-        patch.setattr(folder, "_decode", interrupted_at_the_second)
+        patch.setattr(images, "decode", interrupted_at_the_second)
         with pytest.raises(KeyboardInterrupt):
             _build(source, tmp_path)
     assert len(calls) == 2 and _store_entries(tmp_path) == []

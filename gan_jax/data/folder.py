@@ -23,33 +23,7 @@ Folder layout
       would be right for them. Subfolders without any image are ignored.
     - Symbolic links to files and folders are followed (each folder once).
 
-Preprocessing (``load_image``), per image:
-    1. decode with PIL (PNG, JPEG, WebP, BMP, GIF's first frame, TIFF), refusing
-       images over PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``)
-       from their header, before any pixel is decoded;
-    2. rotate or flip as the EXIF orientation tag says (``ImageOps.exif_transpose``);
-    3. palette images with transparency become RGBA; RGBA and LA images are
-       composited on white, so transparent pixels become 255;
-    4. 16-bit greyscale (modes ``I;16*`` and ``I``, as PIL opens 16-bit PNG and
-       TIFF) is scaled to 8 bits as round(v * 255 / 65535), so 65535 maps to
-       255 rather than being clipped; values of ``I`` outside 0..65535 are
-       clipped first. Every other mode (1, L, P, RGB, CMYK, YCbCr, ...) goes
-       through PIL's ``convert`` to RGB (``channels=3``) or L (``channels=1``,
-       ITU-R 601-2 luma);
-    5. centre-crop to the largest square;
-    6. resize to ``resolution`` with PIL's LANCZOS filter, downscaling and
-       upscaling alike (images smaller than ``resolution`` are upscaled and
-       counted). PIL widens its filters by the scale factor, so LANCZOS and BOX
-       both antialias, unlike the resizers of TensorFlow and PyTorch that
-       Parmar et al. found to alias ("On Aliased Resizing and Surprising
-       Subtleties in GAN Evaluation", CVPR 2022). BOX is the exact area average
-       but the softest filter and, with its sinc-shaped frequency response, the
-       leakier low-pass; LANCZOS (3 lobes) is sharper and stops more of what
-       lies above the new Nyquist frequency, at the price of a slight ringing
-       at hard edges (clipped to 0..255). It is also the filter of StyleGAN2-ADA's
-       dataset_tool (Karras et al., NeurIPS 2020), so datasets made here match
-       those of that line of work;
-    7. uint8 ``[resolution, resolution, channels]``.
+Preprocessing: ``gan_jax/data/images.py`` (``load_image``), one image at a time.
 
 Building
     Images are decoded by a pool of processes (one per core; in this process
@@ -91,7 +65,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,9 +72,10 @@ import filelock
 import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging as absl_logging
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm import tqdm
 
+from gan_jax.data import images
 from gan_jax.errors import one_line
 
 # Part of the fingerprint: raise it when the preprocessing or the dataset format
@@ -111,7 +85,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".ti
 METADATA_FILE = "gan_jax_folder.json"
 STORE = "gan_jax_folders"
 BAD_IMAGE_ACTIONS = ("skip", "error")
-RESIZE_FILTER = Image.Resampling.LANCZOS
 _TMP_PREFIX = ".tmp-"
 # Decoded images waiting to be written, per worker: enough to keep the workers
 # busy, few enough that a slow writer does not pile up a folder's worth in memory.
@@ -174,7 +147,7 @@ def prepare(path: str, resolution: int, channels: int = 3, data_dir: str | None 
     if max_image_pixels is None:
         max_image_pixels = Image.MAX_IMAGE_PIXELS
     settings = {"resolution": resolution, "channels": channels,
-                "max_image_pixels": max_image_pixels, "resize_filter": RESIZE_FILTER.name}
+                "max_image_pixels": max_image_pixels, "resize_filter": images.RESIZE_FILTER.name}
     plan = _plan(Path(path).expanduser(), settings)
     fingerprint = _fingerprint(plan)
     store = Path(data_dir or tfds.core.constants.get_default_data_dir()).expanduser() / STORE
@@ -216,68 +189,6 @@ def describe(dataset: FolderDataset, seconds: float | None = None) -> str:
             f"other files ignored; {classes}\n"
             f"{dataset.directory}: {side}x{side}x{channels}, train: {dataset.num_examples} "
             f"({done})")
-
-
-def load_image(path, resolution: int, channels: int = 3) -> tuple[np.ndarray, bool]:
-    """One image file as uint8 ``[resolution, resolution, channels]``, and whether upscaled.
-
-    The steps are those of the module docstring. Raises whatever PIL raises for
-    a file it cannot decode, including ``Image.DecompressionBombError`` (and the
-    warning, when warnings are errors) for one over ``Image.MAX_IMAGE_PIXELS``.
-    """
-    with Image.open(path) as opened:
-        image = _to_mode(ImageOps.exif_transpose(opened), channels)
-    width, height = image.size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    # Cropped first: resize(box=...) would let the filter reach past the box and
-    # blend the cut-away borders into the edge pixels.
-    image = image.crop((left, top, left + side, top + side))
-    if side != resolution:
-        image = image.resize((resolution, resolution), RESIZE_FILTER)
-    pixels = np.asarray(image, dtype=np.uint8)
-    if channels == 1:
-        pixels = pixels[..., None]
-    return pixels, side < resolution
-
-
-def _to_mode(image: Image.Image, channels: int) -> Image.Image:
-    """``image`` in mode RGB or L, transparency composited on white, 16 bits scaled to 8."""
-    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):
-        wide = np.clip(np.asarray(image).astype(np.int64), 0, 65535)
-        # round(v * 255 / 65535) in integers, halves up.
-        image = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
-    elif image.mode == "PA" or (image.mode in ("P", "L", "RGB") and "transparency" in image.info):
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "RGBa", "La"):
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image.convert("RGBA"))
-    return image.convert("RGB" if channels == 3 else "L")
-
-
-@contextlib.contextmanager
-def _pixel_limit(limit: int | None):
-    """PIL's decompression-bomb limit set to ``limit``, its excess an error, for a while."""
-    before = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
-    try:
-        with warnings.catch_warnings():
-            # PIL only warns between the limit and twice the limit; both are refused here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = before
-
-
-def _decode(task: tuple[str, int, int, int | None]):
-    """Pool worker: ``(pixels, upscaled, None)``, or ``(None, False, reason)`` for a bad image."""
-    path, resolution, channels, limit = task
-    try:
-        with _pixel_limit(limit):
-            pixels, upscaled = load_image(path, resolution, channels)
-    except Exception as e:  # PIL raises many kinds for damaged files; each is a bad image
-        return None, False, one_line(e)[:300]
-    return pixels, upscaled, None
 
 
 def check_settings(resolution, channels, on_bad_image) -> None:
@@ -580,7 +491,7 @@ class _FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 class _Decoder:
-    """``_decode``'s results for a plan's files, in order, from a pool while in its block."""
+    """``images.decode``'s results for a plan's files, in order, from a pool while in its block."""
 
     def __init__(self, plan: _Plan, workers: int | None):
         settings = plan.settings
@@ -612,10 +523,10 @@ class _Decoder:
     def results(self) -> Iterator:
         if self._pool is None:
             for task in self._tasks:
-                yield _decode(task)
+                yield images.decode(task)
                 self._bar.update()
             return
-        for result in self._pool.imap(_decode, self._bounded(), chunksize=_CHUNK):
+        for result in self._pool.imap(images.decode, self._bounded(), chunksize=_CHUNK):
             self._slots.release()
             self._bar.update()
             yield result
@@ -670,20 +581,15 @@ def run_command(build: Callable[[], FolderDataset], errors: tuple = (FolderError
 
 @contextlib.contextmanager
 def _quiet_tensorflow():
-    """TFDS's and TensorFlow's log lines off the console for a while."""
-    # TFDS logs each dataset folder it has not written yet, the normal case here.
+    """TFDS's log lines off the console for a while: it logs each dataset folder it has not
+    written yet, the normal case here. (TensorFlow's own start-up lines are filtered by the
+    entry points, ``gan_jax.host.quiet_tensorflow``.)"""
     verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(absl_logging.ERROR)
-    # TensorFlow, imported by TFDS to write the records, announces its oneDNN
-    # kernels whatever TF_CPP_MIN_LOG_LEVEL says; writing records runs none of them.
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
         yield
     finally:
         absl_logging.set_verbosity(verbosity)
-        if onednn is None:
-            os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
 
 
 def _some(names: list[str], limit: int = 5) -> str:
