@@ -110,9 +110,6 @@ class TfdsSource:
             raise ConfigError(f"config.data.split={self.split!r} is not a split of "
                               f"{self.name!r}: {e}") from None
 
-    def num_examples(self) -> int:
-        return int(self.builder.info.splits[self.split].num_examples)
-
     @functools.cache  # noqa: B019  (one source per run; the count reads the whole split)
     def class_frequencies(self) -> np.ndarray:
         """[num_classes] frequencies of the labels in the split (images are not decoded)."""
