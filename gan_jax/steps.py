@@ -150,7 +150,7 @@ def d_loss_terms(gan: GAN, d_params, d_batch_stats, real: Example, fake: Example
     ``real`` and ``fake`` are examples ``{"image": [B, ...], "label": [B]}`` (label only for
     labelled data). Instance noise (if any) is added to both images first. ``d_index``
     counts D updates (lazy regularisers run when it is a multiple of their period).
-    Returns ``(total, (batch_stats, real_logits, fake_logits, d_loss, penalty terms))``;
+    Returns ``(total, (batch_stats, real_logits, fake_logits, d_loss, (penalty, terms)))``;
     the regularisers' own forward passes of D do not change the batch statistics.
     """
     real = {**real, "image": _noisy(gan, real["image"], jax.random.fold_in(aux_key, _NOISE_REAL),
@@ -164,8 +164,7 @@ def d_loss_terms(gan: GAN, d_params, d_batch_stats, real: Example, fake: Example
     loss = gan.objective.d_loss(real_logits, fake_logits)
     penalty, terms = _regularization(gan, d_params, stats, real, fake, aux_key,
                                      jnp.asarray(d_index))
-    total = loss + penalty
-    return total, (stats, real_logits, fake_logits, loss, terms)
+    return loss + penalty, (stats, real_logits, fake_logits, loss, (penalty, terms))
 
 
 def _d_update(gan: GAN, d_params, d_opt_state, d_batch_stats, real: Example, fake: Example,
@@ -215,7 +214,7 @@ def d_step(gan: GAN, state: GANState, real: Example, key: jax.Array,
     d_params, opt_state, stats, grads, aux = _d_update(
         gan, state.d_params, state.d_opt_state, state.d_batch_stats, real, fake,
         _aux_key(key, aux_key), state.step, d_index)
-    _, real_logits, fake_logits, loss, terms = aux
+    _, real_logits, fake_logits, loss, (penalty, terms) = aux
     state = state.replace(d_params=d_params, d_opt_state=opt_state, d_batch_stats=stats)
     metrics = {
         "d_loss": loss,
@@ -224,7 +223,7 @@ def d_step(gan: GAN, state: GANState, real: Example, key: jax.Array,
         "d_grad_norm": optax.tree.norm(grads),
     }
     if terms:
-        metrics["penalty"] = sum(terms.values())
+        metrics["penalty"] = penalty
         if len(terms) > 1:
             metrics.update(terms)
     return state, device_mean(metrics)
