@@ -89,6 +89,14 @@ def base_config() -> ml_collections.ConfigDict:
     # statistics; toys: the mode statistics on num_toy_samples samples.
     c.eval_every = 0
     c.eval_samples = 5000
+    # Image features (gan_jax/eval/image_eval.py): "lenet" (FD-LeNet, MNIST-like data only),
+    # "inception" (FID; weights from `gan-jax features prepare inception`) or "auto" (LeNet
+    # where gan_jax has one, else Inception). eval_resize: the Inception resize mode.
+    # eval_protocol: "none", or a named standard setting that fixes the features, the real
+    # split and both counts (image_eval.PROTOCOLS: fid50k_full, fid10k_test).
+    c.eval_features = "auto"
+    c.eval_resize = "tf_bilinear"
+    c.eval_protocol = "none"
     # The metric that picks workdir/best_checkpoint/ ("none" keeps no best checkpoint);
     # gan_jax.eval.evaluate.METRICS lists the names and which direction is better.
     c.best_metric = "none"
@@ -221,14 +229,29 @@ def _check_eval_fields(config, source) -> None:
     value = config.eval_samples
     _check(isinstance(value, int) and not isinstance(value, bool) and value >= MIN_EVAL_SAMPLES,
            f"config.eval_samples={value!r} must be an integer >= {MIN_EVAL_SAMPLES}")
+    from gan_jax.eval import image_eval, inception
+
+    _check(config.eval_features in ("auto", *image_eval.FEATURES),
+           f"config.eval_features={config.eval_features!r} must be one of auto, "
+           + ", ".join(image_eval.FEATURES))
+    _check(config.eval_resize in inception.RESIZE_MODES,
+           f"config.eval_resize={config.eval_resize!r} must be one of "
+           + ", ".join(inception.RESIZE_MODES))
+    _check(config.eval_protocol == "none" or config.eval_protocol in image_eval.PROTOCOLS,
+           f"config.eval_protocol={config.eval_protocol!r} must be none or one of "
+           + ", ".join(image_eval.PROTOCOLS))
+    _check(config.eval_protocol == "none" or config.eval_features in ("auto", "inception"),
+           f"config.eval_protocol={config.eval_protocol!r} uses the Inception features, not "
+           f"config.eval_features={config.eval_features!r}")
+    features = evaluate.features_of(config)
     if config.eval_every:
-        problem = evaluate.unsupported(config.data, source.spec)
+        problem = evaluate.unsupported(config.data, source.spec, features)
         _check(problem is None, f"config.eval_every={config.eval_every} {problem} "
                "(or set config.eval_every=0)")
     name = config.best_metric
     if name == "none":
         return
-    allowed = evaluate.metric_names(source.spec)
+    allowed = evaluate.metric_names(source.spec, features)
     _check(name in allowed, f"unknown best_metric {name!r} (config.best_metric) for "
            f"config.data.name={config.data.name!r}; allowed: none, " + ", ".join(allowed))
     _check(config.eval_every > 0, f"config.best_metric={name!r} needs config.eval_every > 0 "

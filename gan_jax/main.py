@@ -8,6 +8,7 @@
     gan-jax eval --workdir /tmp/default [--checkpoint latest|best|STEP]   # gan_jax/eval/cli.py
     gan-jax sample --workdir /tmp/default --num 64 --out /tmp/samples
     gan-jax features train mnist5k        # see gan_jax/eval/feature_net.py
+    gan-jax features prepare inception    # see gan_jax/eval/inception_weights.py
 
 ``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
 any field can be overridden with ``--config.<field>=<value>``. A command line error (a
@@ -199,7 +200,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console script ``gan-jax``: training, or the commands ``data prepare``, ``eval``,
-    ``sample`` and ``features train``."""
+    ``sample``, ``features train`` and ``features prepare``."""
     host.quiet_tensorflow()
     host.retain_freed_memory()
     if sys.argv[1:3] == ["data", "prepare"]:
@@ -210,6 +211,10 @@ def run() -> None:
         from gan_jax.eval import cli
 
         sys.exit(cli.main(sys.argv[1:]))
+    if sys.argv[1:3] == ["features", "prepare"]:
+        from gan_jax.eval import inception_weights
+
+        sys.exit(inception_weights.main(sys.argv[3:]))
     if sys.argv[1:2] == ["features"]:
         from gan_jax.eval import feature_net
 

@@ -1,6 +1,7 @@
 """``gan-jax eval`` and ``gan-jax sample``: evaluate or draw from a run's checkpoint.
 
     gan-jax eval --workdir W [--checkpoint latest|best|STEP] [--num_samples N]
+                 [--features lenet|inception] [--resize MODE] [--protocol NAME]
     gan-jax sample --workdir W [--checkpoint latest|best|STEP] --num N --out PATH [--seed S]
 
 Both read the run's ``W/config.json`` and restore one checkpoint: ``latest`` (the
@@ -10,7 +11,9 @@ by ``config.best_metric``) or a step number in ``W/checkpoints/``.
 ``eval`` scores N generated samples (default: the run's ``eval_samples``, or
 ``num_toy_samples`` for toys) with the same latents training's evaluation uses, prints
 the metrics with their reference key and appends them as one row to ``W/eval.jsonl``
-(the run's file of evaluations; ``metrics.jsonl`` stays the training log).
+(the run's file of evaluations; ``metrics.jsonl`` stays the training log). ``--features``,
+``--resize`` and ``--protocol`` replace the run's ``eval_features``, ``eval_resize`` and
+``eval_protocol`` for this evaluation (``--features inception`` reports FID).
 ``sample`` writes ``PATH.npz`` (``samples`` [N, *data_shape] float32, ``latents``
 [N, latent_dim] float32) and ``PATH.png`` (an image grid of at most 256, or the toy
 samples over the data density).
@@ -48,6 +51,12 @@ def _args(command: str, argv: list[str]) -> argparse.Namespace:
         p.add_argument("--num_samples", type=int, default=None,
                        help="generated samples (default: the run's eval_samples; toys: "
                             "num_toy_samples)")
+        p.add_argument("--features", default=None, choices=["auto", "lenet", "inception"],
+                       help="image features (default: the run's eval_features)")
+        p.add_argument("--resize", default=None, choices=list(_resize_modes()),
+                       help="Inception resize mode (default: the run's eval_resize)")
+        p.add_argument("--protocol", default=None, choices=["none", *_protocols()],
+                       help="a named protocol: Inception features, its split and counts")
     else:
         p.add_argument("--num", type=int, required=True, help="samples to draw")
         p.add_argument("--out", required=True, help="PATH: writes PATH.npz and PATH.png")
@@ -78,13 +87,39 @@ def format_metrics(metrics: dict[str, float]) -> list[str]:
     return lines
 
 
-def evaluate_run(workdir: str, which: str = "latest", num_samples: int | None = None) -> dict:
-    """Evaluates a checkpoint of ``workdir``; prints and appends a row to ``eval.jsonl``."""
+def _resize_modes():
+    from gan_jax.eval import inception
+
+    return inception.RESIZE_MODES
+
+
+def _protocols():
+    from gan_jax.eval import image_eval
+
+    return image_eval.PROTOCOLS
+
+
+def evaluate_run(workdir: str, which: str = "latest", num_samples: int | None = None, *,
+                 features: str | None = None, resize: str | None = None,
+                 protocol: str | None = None) -> dict:
+    """Evaluates a checkpoint of ``workdir``; prints and appends a row to ``eval.jsonl``.
+
+    ``features``, ``resize`` and ``protocol`` replace the run's evaluation fields.
+    """
     from gan_jax.eval import evaluate
 
     if num_samples is not None and num_samples < _min_samples():
         raise RunError(f"--num_samples={num_samples} must be at least {_min_samples()}")
+    if num_samples is not None and protocol not in (None, "none"):
+        raise RunError(f"--protocol {protocol} fixes the sample counts; drop --num_samples")
+    if features == "lenet" and protocol not in (None, "none"):
+        raise RunError(f"--protocol {protocol} uses the Inception features, not --features "
+                       "lenet")
     config, gan, state, meta, path = load_run(workdir, which)
+    for field, value in (("eval_features", features), ("eval_resize", resize),
+                         ("eval_protocol", protocol)):
+        if value is not None:
+            config[field] = value
     step = int(meta["step"])
     start = time.perf_counter()
     evaluation = evaluate.Evaluation(config, gan, num_samples)
@@ -95,6 +130,8 @@ def evaluate_run(workdir: str, which: str = "latest", num_samples: int | None = 
     row = {"step": step, "checkpoint": which, "checkpoint_path": path,
            **{evaluate.PREFIX + k: v for k, v in metrics.items()},
            "eval_reference": evaluation.reference_key, "eval_samples": evaluation.n,
+           "eval_features": evaluate.features_of(config) if evaluation.is_image else None,
+           "eval_protocol": config.get("eval_protocol", "none"),
            "eval_seconds": seconds,
            "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
     print(f"Evaluation of {path} (step {step}, {which}) on {evaluation.n} samples")
@@ -156,7 +193,8 @@ def main(argv: list[str]) -> int:
     logging.set_verbosity(logging.WARNING)
     try:
         if command == "eval":
-            evaluate_run(args.workdir, args.checkpoint, args.num_samples)
+            evaluate_run(args.workdir, args.checkpoint, args.num_samples,
+                         features=args.features, resize=args.resize, protocol=args.protocol)
         else:
             sample_run(args.workdir, args.checkpoint, args.num, args.out, args.seed)
     except (RunError, ConfigError) as e:

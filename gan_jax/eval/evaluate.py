@@ -32,11 +32,11 @@ from gan_jax.errors import ConfigError
 from gan_jax.eval import image_eval, toy_eval
 
 # Every metric an evaluator may report, by name (declared by the evaluators).
-DECLARED = {m.name: m for m in (*image_eval.METRICS, *toy_eval.METRICS,
-                                *toy_eval.PARZEN_METRICS, *toy_eval.PARZEN_REPORTED)}
+DECLARED = {m.name: m for m in (*image_eval.ALL_METRICS, *toy_eval.METRICS, *toy_eval.PARZEN_METRICS,
+                                *toy_eval.PARZEN_REPORTED)}
 # Metric name -> True when higher is better (the metrics best_metric may name).
 METRICS = {m.name: m.higher_is_better
-           for m in (*image_eval.METRICS, *toy_eval.METRICS, *toy_eval.PARZEN_METRICS)}
+           for m in (*image_eval.ALL_METRICS, *toy_eval.METRICS, *toy_eval.PARZEN_METRICS)}
 PREFIX = "eval/"
 _BATCH = 500        # generated examples per jitted call
 
@@ -46,19 +46,33 @@ def _is_toy(spec) -> bool:
     return len(spec.shape) == 1
 
 
-def metric_names(spec) -> tuple[str, ...]:
+def features_of(config) -> str:
+    """The image feature network a run's evaluations use: ``config.eval_features``
+    resolved (``auto``: LeNet where gan_jax has one, else Inception); a protocol's own."""
+    if protocol_of(config) is not None:
+        return "inception"
+    return image_eval.resolve_features(config.data.name, config.get("eval_features", "auto"))
+
+
+def protocol_of(config) -> image_eval.Protocol | None:
+    """The named protocol of ``config.eval_protocol`` (None for "none")."""
+    name = config.get("eval_protocol", "none")
+    return None if name == "none" else image_eval.PROTOCOLS[name]
+
+
+def metric_names(spec, features: str = "lenet") -> tuple[str, ...]:
     """The metrics evaluations of data of ``spec`` report (allowed as best_metric)."""
     if _is_toy(spec):
         return tuple(m.name for m in toy_eval.metrics_of(spec.shape[0]))
-    return tuple(m.name for m in image_eval.METRICS)
+    return tuple(m.name for m in image_eval.METRICS_OF[features])
 
 
-def unsupported(data_config, spec) -> str | None:
+def unsupported(data_config, spec, features: str = "lenet") -> str | None:
     """Why evaluations of ``config.data`` (data of ``spec``) cannot run, or None."""
     if _is_toy(spec):
         return None
     try:
-        image_eval.check_supported(data_config.name)
+        image_eval.check_supported(data_config.name, features)
     except ValueError as e:
         return f"cannot evaluate {data_config.name!r}: {e}"
     return None
@@ -74,8 +88,12 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
 
 
 def num_samples(config, spec) -> int:
-    """Generated samples per evaluation: ``eval_samples`` (images) or ``num_toy_samples``."""
-    return int(config.num_toy_samples if _is_toy(spec) else config.eval_samples)
+    """Generated samples per evaluation: ``eval_samples`` (images; a protocol's own count)
+    or ``num_toy_samples``."""
+    if _is_toy(spec):
+        return int(config.num_toy_samples)
+    protocol = protocol_of(config)
+    return int(config.eval_samples if protocol is None else protocol.generated)
 
 
 def make_evaluator(config, spec, n: int):
@@ -87,8 +105,17 @@ def make_evaluator(config, spec, n: int):
     """
     if _is_toy(spec):
         return toy_eval.ToyEvaluator(config.data, n)
+    protocol = protocol_of(config)
     try:
-        return image_eval.ImageEvaluator(config.data, n)
+        if protocol is None:
+            return image_eval.ImageEvaluator(config.data, n, features=features_of(config),
+                                             resize=config.get("eval_resize"))
+        real = protocol.real
+        if real is None:
+            real = image_eval.ImageEvaluator.split_size(config.data, protocol.split)
+        return image_eval.ImageEvaluator(config.data, real, split=protocol.split,
+                                         features="inception",
+                                         resize=config.get("eval_resize"))
     except ValueError as e:
         raise ConfigError(f"cannot evaluate {config.data.name!r} (config.eval_every="
                           f"{config.eval_every}): {e}") from None
@@ -113,6 +140,8 @@ class Evaluation:
         self.y = sampling.fixed_labels(padded, gan.num_classes)
         self._generate = sampling.Generator(gan, batch)
         self.is_image = not _is_toy(spec)
+        self.protocol = protocol_of(config) if self.is_image else None
+        self._names = image_eval.metric_names_of(features_of(config)) if self.is_image else ()
         # Toy evaluators are cheap and deterministic: every process runs its own.
         self._shared = self.is_image and jax.process_count() > 1
         built = not self._shared or jax.process_index() == 0
@@ -133,14 +162,16 @@ class Evaluation:
             raw = {}
         elif self.is_image and not np.all(np.isfinite(samples)):
             # Never a best; the log shows it.
-            raw = dict.fromkeys(image_eval.METRIC_NAMES, float("nan"))
+            raw = dict.fromkeys(self.evaluator.metric_names, float("nan"))
         else:
             raw = self.evaluator(samples)
         if self._shared:
-            keys = image_eval.METRIC_NAMES
+            keys = self._names
+            present = np.array([k in raw for k in keys], np.int32)
             values = np.array([raw.get(k, np.nan) for k in keys], np.float64)
             values = np.asarray(multihost_utils.broadcast_one_to_all(values)).tolist()
-            raw = dict(zip(keys, values, strict=True))
+            present = np.asarray(multihost_utils.broadcast_one_to_all(present)).tolist()
+            raw = {k: v for k, v, p in zip(keys, values, present, strict=True) if p}
         out = {PREFIX + k: float(v) for k, v in raw.items()}
         out["eval_seconds"] = time.perf_counter() - start
         return out

