@@ -32,8 +32,8 @@ from gan_jax.errors import ConfigError
 from gan_jax.eval import image_eval, toy_eval
 
 # Every metric an evaluator may report, by name (declared by the evaluators).
-DECLARED = {m.name: m for m in (*image_eval.ALL_METRICS, *toy_eval.METRICS, *toy_eval.PARZEN_METRICS,
-                                *toy_eval.PARZEN_REPORTED)}
+DECLARED = {m.name: m for m in (*image_eval.ALL_METRICS, *toy_eval.METRICS,
+                                *toy_eval.PARZEN_METRICS, *toy_eval.PARZEN_REPORTED)}
 # Metric name -> True when higher is better (the metrics best_metric may name).
 METRICS = {m.name: m.higher_is_better
            for m in (*image_eval.ALL_METRICS, *toy_eval.METRICS, *toy_eval.PARZEN_METRICS)}

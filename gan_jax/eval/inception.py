@@ -337,7 +337,8 @@ class BlockE(nn.Module):
     @nn.compact
     def __call__(self, x):
         a = ConvBN(384, name="tower_conv")(x)
-        b = ConvBN(384, (3, 3), 1, (1, 1), name="tower_1_conv_1")(ConvBN(448, name="tower_1_conv")(x))
+        b = ConvBN(448, name="tower_1_conv")(x)
+        b = ConvBN(384, (3, 3), 1, (1, 1), name="tower_1_conv_1")(b)
         pooled = _avg_pool(x) if self.pool == "avg" else _max_pool(x, 1, 1)
         return jnp.concatenate([
             ConvBN(320, name="conv")(x),
