@@ -167,6 +167,27 @@ def params_from_torchvision_state(state: dict[str, np.ndarray]) -> dict:
     return _nested(flat)
 
 
+def to_torchvision_state(params) -> dict[str, np.ndarray]:
+    """The inverse of :func:`params_from_torchvision_state`: pytorch-fid's state dict of
+    ``params`` (to run pytorch-fid's module on gan_jax's weights, as the tests and the
+    benchmark do)."""
+    state = {}
+    for tv, tf in TORCHVISION_NAMES.items():
+        node = params
+        for part in tf.split("."):
+            node = node[part]
+        state[f"{tv}.conv.weight"] = np.ascontiguousarray(
+            np.transpose(np.asarray(node["kernel"]), (3, 2, 0, 1)))
+        state[f"{tv}.bn.weight"] = np.asarray(node["scale"])
+        state[f"{tv}.bn.bias"] = np.asarray(node["offset"])
+        state[f"{tv}.bn.running_mean"] = np.asarray(node["mean"])
+        state[f"{tv}.bn.running_var"] = np.asarray(node["var"])
+    if "logits" in params:
+        state["fc.weight"] = np.ascontiguousarray(np.asarray(params["logits"]["kernel"]).T)
+        state["fc.bias"] = np.asarray(params["logits"]["bias"])
+    return state
+
+
 def check_params(params, source: str) -> dict:
     """``params`` if every tensor has the network's shape, else ConversionError naming one."""
     has_logits = "logits" in params
