@@ -5,6 +5,10 @@ Fixtures return factories, so a test makes as many configs as it needs:
 ``image_config(steps=4, fields={...})``, the fields given by dotted names.
 """
 
+# torchvision (the Inception tests run pytorch-fid, which needs it) crashes the process
+# when it is imported after TensorFlow; imported first, both work.
+import torchvision  # noqa: F401  isort: skip
+
 import ml_collections
 import pytest
 
