@@ -360,10 +360,31 @@ class BlockE(nn.Module):
         ], axis=-1)
 
 
-# The graph's top-level layers in order, by name (the names of the parameter tree).
-LAYERS = ("conv", "conv_1", "conv_2", "pool", "conv_3", "conv_4", "pool_1", "mixed",
-          "mixed_1", "mixed_2", "mixed_3", "mixed_4", "mixed_5", "mixed_6", "mixed_7",
-          "mixed_8", "mixed_9", "mixed_10", "pool_3")
+def layers() -> list[tuple[str, object]]:
+    """The graph's top-level layers in order, by name: modules (named as in the parameter
+    tree) and pooling functions. Called inside :class:`InceptionV3` they become its
+    submodules; called outside, each can be applied alone (the benchmark times them)."""
+    return [
+        ("conv", ConvBN(32, (3, 3), 2, per_image=True, name="conv")),
+        ("conv_1", ConvBN(32, (3, 3), per_image=True, name="conv_1")),
+        ("conv_2", ConvBN(64, (3, 3), 1, (1, 1), name="conv_2")),
+        ("pool", functools.partial(_max_pool, stride=2)),
+        ("conv_3", ConvBN(80, name="conv_3")),
+        ("conv_4", ConvBN(192, (3, 3), per_image=True, name="conv_4")),
+        ("pool_1", functools.partial(_max_pool, stride=2)),
+        ("mixed", BlockA(32, name="mixed")),
+        ("mixed_1", BlockA(64, name="mixed_1")),
+        ("mixed_2", BlockA(64, name="mixed_2")),
+        ("mixed_3", BlockB(name="mixed_3")),
+        ("mixed_4", BlockC(128, name="mixed_4")),
+        ("mixed_5", BlockC(160, name="mixed_5")),
+        ("mixed_6", BlockC(160, name="mixed_6")),
+        ("mixed_7", BlockC(192, name="mixed_7")),
+        ("mixed_8", BlockD(name="mixed_8")),
+        ("mixed_9", BlockE("avg", name="mixed_9")),
+        ("mixed_10", BlockE("max", name="mixed_10")),
+        ("pool_3", lambda x: jnp.mean(x, axis=(1, 2))),
+    ]
 
 
 class InceptionV3(nn.Module):
@@ -371,36 +392,18 @@ class InceptionV3(nn.Module):
 
     With ``num_logits`` (1,008 in the graph) it also returns the ``logits`` layer's output:
     ``(features, logits)``; otherwise ``(features, None)``. ``apply(...,
-    capture_intermediates=True)`` exposes every layer's output for block-by-block checks.
+    capture_intermediates=True)`` exposes every layer's output for layer-by-layer checks.
     """
 
     num_logits: int = 0
 
     @nn.compact
     def __call__(self, x):
-        x = ConvBN(32, (3, 3), 2, per_image=True, name="conv")(x)
-        x = ConvBN(32, (3, 3), per_image=True, name="conv_1")(x)
-        x = ConvBN(64, (3, 3), 1, (1, 1), name="conv_2")(x)
-        x = _max_pool(x, 2)
-        x = ConvBN(80, name="conv_3")(x)
-        x = ConvBN(192, (3, 3), per_image=True, name="conv_4")(x)
-        x = _max_pool(x, 2)
-        x = BlockA(32, name="mixed")(x)
-        x = BlockA(64, name="mixed_1")(x)
-        x = BlockA(64, name="mixed_2")(x)
-        x = BlockB(name="mixed_3")(x)
-        x = BlockC(128, name="mixed_4")(x)
-        x = BlockC(160, name="mixed_5")(x)
-        x = BlockC(160, name="mixed_6")(x)
-        x = BlockC(192, name="mixed_7")(x)
-        x = BlockD(name="mixed_8")(x)
-        x = BlockE("avg", name="mixed_9")(x)
-        x = BlockE("max", name="mixed_10")(x)
-        features = jnp.mean(x, axis=(1, 2))
+        for _, layer in layers():
+            x = layer(x)
         if not self.num_logits:
-            return features, None
-        logits = nn.Dense(self.num_logits, precision=_HIGHEST, name="logits")(features)
-        return features, logits
+            return x, None
+        return x, nn.Dense(self.num_logits, precision=_HIGHEST, name="logits")(x)
 
 
 def param_shapes(num_logits: int = 0):
