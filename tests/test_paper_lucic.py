@@ -110,3 +110,36 @@ def test_quick_run_writes_a_record_and_reuses_its_runs(tmp_path):
     shutil.copytree(os.path.join(ckpts, final), os.path.join(ckpts, "3"))
     again = run(out, True, finished_only=True)
     assert again["numbers"]["per_seed"] == numbers["per_seed"]
+
+
+def test_inception_fid_of_the_best_seeds_is_added_and_resumed(tmp_path):
+    from test_inception import random_params
+
+    from gan_jax.eval import inception
+
+    data_dir = None
+    workdir, out = str(tmp_path / "runs"), str(tmp_path / "out")
+    record = common.execute(lambda o, quick: lucic_losses.run(o, quick, data_dir=data_dir,
+                                                               workdir=workdir),
+                            "lucic_losses", out, quick=True)
+    # Random weights of the real architecture stand in for the converted ones.
+    params = {k: v for k, v in random_params(logits=False).items()}
+    net_dir = tmp_path / "inception"
+    sha = inception.params_sha256(params)
+    inception.save(params, {"id": f"inception-{sha[:8]}", "has_logits": False,
+                            "params_sha256": sha}, net_dir)
+    added = lucic_losses.add_inception(record, True, data_dir, workdir,
+                                       log=lambda *_: None, inception_dir=net_dir)
+    table = added["numbers"]["inception"]["per_loss"]
+    best = lucic_losses.best_seeds(record["numbers"]["per_loss"], [0])
+    assert set(table) == {"NS", "LSGAN"} and best == {"NS": 0, "LSGAN": 0}
+    assert all(math.isfinite(t["fid"]) and t["fid"] > 0 for t in table.values())
+    assert "Inception FID of the best seed, 64 vs 64 train" in added["ours"]
+    assert added["numbers"]["inception"]["reference_key"].endswith("/tf_bilinear/n64")
+    saved = glob.glob(os.path.join(workdir, "**", lucic_losses.INCEPTION_FILE), recursive=True)
+    assert len(saved) == 2
+    # A rerun reads the saved features back instead of computing them.
+    again = lucic_losses.add_inception(record, True, data_dir, workdir, log=lambda *_: None,
+                                       inception_dir=net_dir)
+    for name, t in again["numbers"]["inception"]["per_loss"].items():
+        assert t["fid"] == table[name]["fid"] and t["seconds_this_call"] < 5

@@ -1,7 +1,8 @@
 """Lucic et al. 2018, "Are GANs Created Equal?": the loss ablation on MNIST at CPU scale.
 
     gan-jax data prepare mnist --data_dir D
-    python -m experiments.paper.lucic_losses --data_dir D [--workdir W] [--out DIR]
+    python -m experiments.paper.lucic_losses --data_dir D [--workdir W] [--out DIR] [--inception]
+    python -m experiments.paper.lucic_losses --inception_only   # add Inception FID to the record
 
 The InfoGAN-style DCGAN of the paper (``experiments/configs/mnist_dcgan.py``: batch 64,
 Adam(2e-4, b1 = 0.5) for both networks) trained with each loss of the paper's comparison,
@@ -30,6 +31,16 @@ schedule, ``FULL["num_steps"]`` = 1,000 G steps (64,000 images, about 1.1 epochs
 MNIST's 60,000 training images), is the shortest at which this model draws digits (the
 default config's FD-LeNet falls from about 400 at step 500 to about 30 at step 1,000), so
 the ranking is of early training, not of converged quality.
+
+Inception FID (``--inception``, or ``--inception_only`` to add it to the committed record
+without rescoring anything else): the final generator of each loss's best seed (lowest final
+FD-LeNet) scored on the paper's protocol, 10,000 generated images against the 10,000 MNIST
+test images (``image_eval.PROTOCOLS["fid10k_test"]``), with the FID Inception-v3
+(``gan-jax features prepare inception``; TF1 bilinear resize of the grey digits to 299x299,
+channels replicated). These absolute numbers stand beside the paper's, with the caveats of
+the short schedule and the single setting. The generated features are saved per run in
+``fid_inception.npz`` every 1,000 images, so an interrupted scoring resumes; ``--inception_only``
+trains a best seed's run first if its workdir does not hold it.
 
 Runs train through ``gan_jax.sweep``, every loss of one seed (cheapest first) before the
 next seed, one workdir per loss and seed under ``--workdir`` (default
@@ -75,6 +86,11 @@ FULL = dict(losses=[name for name, _, _ in LOSSES], seeds=[0, 1, 2], num_steps=1
 QUICK = dict(losses=["NS", "LSGAN"], seeds=[0], num_steps=5, evaluations=1,
              fd_samples=256, dataset="mnist5k", split="train")
 FD_FILE = "fd_lenet.json"
+# Inception FID of each loss's best seed: the paper's protocol, and the quick test's.
+INCEPTION = dict(samples=10_000, real=10_000, split="test")
+INCEPTION_QUICK = dict(samples=64, real=64, split="train")
+INCEPTION_FILE = "fid_inception.npz"
+INCEPTION_CHUNK = 1000
 _Z_KEY = 0x1FD  # one fixed latent batch scores every generator (common random numbers)
 
 
@@ -323,12 +339,117 @@ def _run_seconds(run: dict[str, Any]) -> float:
     return round(max(wall, logged), 1)
 
 
+def best_seeds(per_loss: dict[str, Any], seeds: list[int]) -> dict[str, int]:
+    """Each loss's seed with the lowest final FD-LeNet (``per_loss``: the record's table)."""
+    return {name: seeds[int(np.argmin(t["fd_final"]))] for name, t in per_loss.items()}
+
+
+def inception_scores(run: dict[str, Any], evaluator, num_samples: int, log=print
+                     ) -> dict[str, Any]:
+    """Inception metrics of ``num_samples`` images of the run's final generator.
+
+    The images come from one fixed latent batch (``_Z_KEY``, as FD-LeNet's); their features
+    are saved in ``<run>/fid_inception.npz`` every ``INCEPTION_CHUNK`` images, tagged with
+    the evaluator's reference key, the count and the step, so a rerun resumes or reuses them.
+    """
+    from gan_jax import checkpointing, runs, state as state_lib
+
+    config = run_config(run["overrides"])
+    _, gan = runs.build(config, axis_name=None)
+    ckpt = checkpointing.Checkpointer(os.path.join(run["workdir"], "checkpoints"),
+                                      config.max_checkpoints)
+    try:
+        step = config.num_steps
+        if step not in ckpt.all_steps():
+            raise RuntimeError(f"the run in {run['workdir']} has no checkpoint of its final "
+                               f"step {step}; rerun the command to finish it")
+        state = ckpt.restore(step, state_lib.init_state(gan, config.seed))[0]
+    finally:
+        ckpt.close()
+    tag = f"{evaluator.reference_key}|n{num_samples}|step{step}|z{_Z_KEY}"
+    path = os.path.join(run["workdir"], INCEPTION_FILE)
+    done = np.zeros((0, 2048), np.float32)
+    if os.path.exists(path):
+        with np.load(path) as saved:
+            if str(saved["tag"]) == tag:
+                done = np.asarray(saved["features"], np.float32)
+    start = time.perf_counter()
+    if done.shape[0] < num_samples:
+        images = Scorer(evaluator, num_samples).images(gan, state)
+        log(f"Inception features of {run['variant']} seed {run['seed']}: "
+            f"{done.shape[0]} of {num_samples} done")
+        while done.shape[0] < num_samples:
+            chunk = images[done.shape[0]:done.shape[0] + INCEPTION_CHUNK]
+            done = np.concatenate([done, evaluator.features(chunk)[1]])
+            tmp = path + ".tmp.npz"
+            np.savez(tmp, tag=np.asarray(tag), features=done)
+            os.replace(tmp, path)
+    scores = evaluator.score_features(None, done)
+    return {"seed": run["seed"], "step": step, **scores,
+            "seconds_this_call": round(time.perf_counter() - start, 1)}
+
+
+def add_inception(record: dict[str, Any], quick: bool, data_dir: str | None,
+                  workdir: str, finished_only: bool = False, log=print,
+                  inception_dir=None) -> dict[str, Any]:
+    """``record`` with ``numbers.inception``: the Inception FID of each loss's best seed.
+
+    Best seeds come from the record's FD-LeNet table; a best seed's run missing from
+    ``workdir`` is trained first (unless ``finished_only``). ``inception_dir``: prepared
+    weights elsewhere than beside the data.
+    """
+    from gan_jax import sweep
+    from gan_jax.eval.image_eval import ImageEvaluator
+
+    settings = QUICK if quick else FULL
+    protocol = INCEPTION_QUICK if quick else INCEPTION
+    numbers = record["numbers"]
+    best = best_seeds(numbers["per_loss"], numbers["settings"]["seeds"])
+    definition = sweep_definition(settings, data_dir)
+    runs = {(r["variant"], r["seed"]): r for r in sweep.plan(definition, workdir)}
+    data_config = run_config(next(iter(runs.values()))["overrides"]).data
+    evaluator = ImageEvaluator(data_config, protocol["real"], split=protocol["split"],
+                               features="inception", inception_dir=inception_dir, log=log)
+    table, missing = {}, []
+    for name, seed in best.items():
+        run = runs[(name, seed)]
+        if not _finished(run) and not finished_only:
+            variant = [(n, o) for n, o in definition["variants"] if n == name]
+            sweep.run_sweep({**definition, "variants": variant, "seeds": [seed]}, workdir)
+        if not _finished(run):
+            missing.append(f"{name} seed {seed}")
+            continue
+        table[name] = inception_scores(run, evaluator, protocol["samples"], log)
+    paper = {name: fid for name, _, fid in LOSSES}
+    names = list(table)
+    out = {"protocol": (f"{protocol['samples']:,} generated images of the final generator of "
+                        f"each loss's best seed (lowest final FD-LeNet) against "
+                        f"{protocol['real']:,} images of {data_config.name}:{protocol['split']}"),
+           "reference_key": evaluator.reference_key, "per_loss": table,
+           "losses_missing": missing,
+           "ranking": sorted(names, key=lambda n: table[n]["fid"])}
+    if len(names) >= 2:
+        out["spearman_with_paper"] = spearman([table[n]["fid"] for n in names],
+                                              [paper[n] for n in names])
+    numbers["inception"] = out
+    text = ", ".join(f"{n} {_fmt(table[n]['fid'])}" for n in out["ranking"])
+    partial = f" ({len(missing)} losses missing)" if missing else ""
+    rho = out.get("spearman_with_paper", float("nan"))
+    ours = record["ours"].split("; Inception FID")[0]
+    record["ours"] = (f"{ours}; Inception FID of the best seed, {protocol['samples']:,} vs "
+                      f"{protocol['real']:,} {protocol['split']}: {text}{partial} "
+                      f"(Spearman {rho:.2f})")
+    return record
+
+
 def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
-        workdir: str | None = None, finished_only: bool = False) -> dict[str, Any]:
+        workdir: str | None = None, finished_only: bool = False,
+        inception: bool = False) -> dict[str, Any]:
     """Trains (or resumes) every run, scores it and returns the record; writes the PNG.
 
     ``finished_only``: train nothing; score the runs that have finished and say in the
     record how many of the planned runs it holds (for an interrupted sweep).
+    ``inception``: also score each loss's best seed by Inception FID (``add_inception``).
     """
     from gan_jax import sweep
     from gan_jax.eval.image_eval import ImageEvaluator
@@ -375,7 +496,7 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
     run_seconds = {n: [_run_seconds(r) for r in done if r["variant"] == n] for n in per_loss}
     runtime = (sum(sum(v) for v in run_seconds.values())
                + (time.perf_counter() - call_start - train_s))
-    return {
+    record = {
         "runtime_s": round(runtime, 1),
         "title": "Lucic et al. 2018, loss ablation on MNIST (CPU scale)",
         "paper": "best FID: WGAN 6.7, NS 6.8, DRAGAN 7.6, LSGAN 7.8, MM 9.8, WGAN-GP 20.3 "
@@ -424,6 +545,37 @@ def run(out_dir: str, quick: bool = False, data_dir: str | None = None,
         },
         "tolerances": {},
     }
+    if inception:
+        record = add_inception(record, quick, data_dir, workdir, finished_only)
+    return record
+
+
+def inception_only(out_dir: str, quick: bool, data_dir: str | None, workdir: str | None,
+                   finished_only: bool = False) -> str:
+    """Adds the Inception FIDs to the record already in ``out_dir``; returns its path.
+
+    Nothing else of the record is recomputed; its ``runtime_s`` grows by this call's time.
+    """
+    path = os.path.join(out_dir, f"{NAME}.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"no record {path} to add Inception FIDs to; run the command without "
+                         "--inception_only first")
+    with open(path) as f:
+        record = json.load(f)
+    if bool(record.get("quick")) != quick:
+        raise SystemExit(f"{path} is a {'quick' if record.get('quick') else 'full'} record; "
+                         f"pass{' ' if record.get('quick') else ' no '}--quick to match it")
+    start = time.perf_counter()
+    workdir = workdir or os.path.join(ROOT, "workdirs", "paper", NAME + ("_quick" if quick else ""))
+    record = add_inception(record, quick, data_dir, workdir, finished_only)
+    seconds = time.perf_counter() - start
+    record["numbers"]["inception"]["seconds_last_call"] = round(seconds, 1)
+    record["runtime_s"] = round(record["runtime_s"] + seconds, 1)
+    with open(path, "w") as f:
+        json.dump(common._plain(record), f, indent=2)
+        f.write("\n")
+    print(record["ours"])
+    return path
 
 
 def _main(argv: list[str] | None = None) -> None:
@@ -431,11 +583,24 @@ def _main(argv: list[str] | None = None) -> None:
     extra.add_argument("--data_dir", default=None)
     extra.add_argument("--workdir", default=None)
     extra.add_argument("--finished_only", action="store_true")
+    extra.add_argument("--inception", action="store_true")
+    extra.add_argument("--inception_only", action="store_true")
+    extra.add_argument("--out", default=common.RESULTS_DIR)
     args, rest = extra.parse_known_args(argv)
+    if args.inception_only:
+        from gan_jax import host
+
+        host.quiet_tensorflow()
+        host.retain_freed_memory()
+        path = inception_only(args.out, "--quick" in rest, args.data_dir, args.workdir,
+                              args.finished_only)
+        print(f"updated {path}")
+        return
+    rest = [*rest, "--out", args.out]
 
     def run_here(out_dir: str, quick: bool = False) -> dict[str, Any]:
         return run(out_dir, quick=quick, data_dir=args.data_dir, workdir=args.workdir,
-                   finished_only=args.finished_only)
+                   finished_only=args.finished_only, inception=args.inception)
 
     run_here.__module__ = __name__
     from gan_jax.sweep import SweepStopped
