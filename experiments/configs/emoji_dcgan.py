@@ -18,8 +18,11 @@ blobs; at 1,250 coloured shapes on white, some round and yellow; at 2,000
 (docs/images/emoji_dcgan_step2000.png) round yellow faces with dark eyes, small people
 with hair and skin tones (the largest category), red and blue flag-like blocks, all on
 white and still blurry, with checkerboard speckle. A longer run or f = 128 sharpens them;
-a collapsed run repeats one shape across the grid. There is no feature network for colour
-images yet, so evaluation is off.
+a collapsed run repeats one shape across the grid. On the CPU, evaluation is off (FID
+through the Inception network runs at about 10 images/s here: minutes per evaluation);
+``:gpu`` evaluates FID every 2,000 steps on all 3,786 images against all 3,786 real ones
+(weights: ``gan-jax features prepare inception``) and keeps the best checkpoint by FID.
+Score a CPU run afterwards with ``gan-jax eval --workdir W --features inception``.
 """
 
 import jax
@@ -47,6 +50,7 @@ def get_config(arg: str | None = None):
         c.num_steps = 20_000
         c.compute_dtype = "bfloat16"
         c.sample_every = c.checkpoint_every = 2000
+        c.eval_every, c.eval_samples, c.best_metric = 2000, 3786, "fid"
     elif arg is not None:
         raise ValueError(f"unknown config argument {arg!r}; allowed: gpu, tpu")
     return c
