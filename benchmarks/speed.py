@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -471,8 +472,17 @@ def _write(args, rows, jax_mm, torch_mm, pipe, pipe_batch, consumed, peak_rss, e
         lines.append(f"| {target} | {measured} | {met} |")
     lines.append("")
     lines += extra
+    text = "\n".join(lines)
+    # Sections other benchmarks own (between their <!-- NAME:start/end --> markers) stay.
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            old = f.read()
+        for block in re.findall(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, re.S):
+            start, end = f"<!-- {block}:start -->", f"<!-- {block}:end -->"
+            kept = old[old.index(start):old.index(end) + len(end)]
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
     with open(args.out, "w") as f:
-        f.write("\n".join(lines))
+        f.write(text)
     print(f"wrote {os.path.abspath(args.out)}")
 
 
