@@ -173,6 +173,13 @@ def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
         config.best_metric = "fd_lenet"
         validate(config, num_devices=1)
         config.data.name = "cifar10"
+        # No LeNet for CIFAR-10: "auto" features are the Inception network's.
+        with pytest.raises(ConfigError, match="unknown best_metric 'fd_lenet'.*allowed: none, "
+                                              "fid, kid, .*inception_score$"):
+            validate(config, num_devices=1)
+        config.best_metric = "fid"
+        validate(config, num_devices=1)
+        config.eval_features, config.best_metric = "lenet", "fd_lenet"
         with pytest.raises(ConfigError, match=r"^config.eval_every=10 cannot evaluate "
                            r"'cifar10': .*mnist"):
             validate(config, num_devices=1)
