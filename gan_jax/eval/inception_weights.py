@@ -340,6 +340,7 @@ def prepare(data_dir: str | None = None, weights=None, *, fetch: bool = True,
     """
     from gan_jax.data import fetch as registry
 
+    _torch()    # before anything is fetched: without torch nothing can be converted
     cache = registry.cache_dir(CACHE_NAME, inception.data_root(data_dir))
     if weights is not None:
         source, origin = Path(weights), "the file given (--weights)"
