@@ -30,10 +30,15 @@ def test_dirac_gan_quick(tmp_path):
     record = common.execute(dirac_gan.run, "dirac_gan", str(tmp_path), quick=True)
     assert os.path.exists(tmp_path / "dirac_gan.png")
     numbers = record["numbers"]
-    for key, distance in numbers["final_distance"]["r1"].items():
-        assert distance < dirac_gan.CONVERGED, key
-    for key, distance in numbers["final_distance"]["gan"].items():
-        assert distance >= dirac_gan.NOT_SHRUNK * numbers["start_distance"], key
+    assert numbers["main_protocol"] == "notebook"
+    for protocol in ("notebook", "simulation_defaults"):
+        distances = numbers["protocols"][protocol]["final_distance"]
+        for key, distance in distances["r1"].items():
+            assert distance < dirac_gan.CONVERGED, (protocol, key)
+        for key, distance in distances["gan"].items():
+            assert distance >= dirac_gan.NOT_SHRUNK * numbers["start_distance"], (protocol, key)
+    assert numbers["consensus_forms"]["notebook"]["gamma=1"]["convergence_differs"] == [
+        "alternating/n_disc=5"]
     assert numbers["max_eigenvalue_error"] < dirac_gan.EIG_TOL
     assert all(record["checks"].values()), record["checks"]
 
@@ -41,18 +46,22 @@ def test_dirac_gan_quick(tmp_path):
 def test_dirac_gan_closed_forms():
     """The paper's values themselves: 1 +- i h f'(0) and the alternating |lambda| = 1."""
     h, a = dirac_gan.H, dirac_gan.F1_GAN
-    np.testing.assert_allclose(np.sort_complex(dirac_gan.analytic_eigenvalues("gan", "continuous")),
+    methods = dirac_gan.PROTOCOLS["notebook"].methods
+    gan = methods["gan"]
+    np.testing.assert_allclose(np.sort_complex(dirac_gan.analytic_eigenvalues(gan, "continuous")),
                                [-0.5j, 0.5j], atol=1e-15)
     np.testing.assert_allclose(
-        np.sort_complex(dirac_gan.analytic_eigenvalues("gan", "simultaneous")),
+        np.sort_complex(dirac_gan.analytic_eigenvalues(gan, "simultaneous")),
         [1 - 1j * h * a, 1 + 1j * h * a], atol=1e-15)
-    np.testing.assert_allclose(np.abs(dirac_gan.analytic_eigenvalues("gan", "alternating", 5)),
+    np.testing.assert_allclose(np.abs(dirac_gan.analytic_eigenvalues(gan, "alternating", 5)),
                                1.0, atol=1e-12)
-    gamma = dirac_gan.GAMMA_R
-    np.testing.assert_allclose(
-        np.sort_complex(dirac_gan.analytic_eigenvalues("r1", "continuous")),
-        np.sort_complex(-gamma / 2 + np.array([1, -1]) * np.sqrt(complex(gamma ** 2 / 4 - a ** 2))),
-        atol=1e-15)
+    for name in ("r1", "r1_critical"):
+        gamma = methods[name].gamma
+        np.testing.assert_allclose(
+            np.sort_complex(dirac_gan.analytic_eigenvalues(methods[name], "continuous")),
+            np.sort_complex(-gamma / 2
+                            + np.array([1, -1]) * np.sqrt(complex(gamma ** 2 / 4 - a ** 2))),
+            atol=1e-15)
 
 
 @pytest.mark.parametrize("name,k", [("ring8", 8), ("grid25", 25)])
