@@ -34,8 +34,9 @@ Two protocols; every number in the record says which one it comes from.
   the WGAN range after every step and also at the start point before the first step (a
   no-op here: psi0 = 1 lies in [-1, 1]).
 * ``simulation_defaults``: the default arguments of the simulation classes in ``gans.py``
-  (WGAN clip 0.3; WGAN-GP gamma 1, g0 0.3; instance noise std 1; consensus gamma 0.3; R1 and
-  R2 gamma 0.3), with the alternating order of gan_jax.steps.train_step (n_d D steps, then
+  (WGAN clip 0.3; WGAN-GP gamma 1, g0 0.3; instance noise std 1; consensus gamma 0.3; the
+  gradient penalty gamma 0.3, here as R1 and as R2, whose Dirac-GAN fields coincide), with
+  the alternating order of gan_jax.steps.train_step (n_d D steps, then
   the G step) and no clipping of the start point: the protocol of earlier versions of this
   reproduction, kept as a named variant.
 
