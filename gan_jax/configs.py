@@ -20,13 +20,16 @@ import ml_collections
 
 from gan_jax import data as data_lib, losses, models, penalties
 from gan_jax.errors import ConfigError
-from gan_jax.state import GENERATED_LABELS, OPTIMIZERS
+from gan_jax.state import GENERATED_LABELS, OPTIMIZERS, SCHEDULES
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def _optimizer(lr: float) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(name="adam", lr=lr, b1=0.5, b2=0.999))
+    # schedule: "constant", "linear" (to 0 at the last update) or "cosine", over the player's
+    # own updates (D: num_steps * n_disc), after warmup_steps of linear rise from 0.
+    return ml_collections.ConfigDict(dict(name="adam", lr=lr, b1=0.5, b2=0.999,
+                                          schedule="constant", warmup_steps=0))
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -166,7 +169,8 @@ def _positive_int(config, field: str) -> None:
 
 
 # Fields an optimizer group may hold (each optimizer reads the ones it knows).
-OPTIMIZER_FIELDS = ("name", "lr", "b1", "b2", "eps_root", "momentum", "decay")
+OPTIMIZER_FIELDS = ("name", "lr", "b1", "b2", "eps_root", "momentum", "decay", "schedule",
+                    "warmup_steps")
 
 
 def _is_number(value) -> bool:
@@ -195,6 +199,12 @@ def _check_optimizer(opt, where: str) -> None:
     eps_root = opt.get("eps_root")
     _check(eps_root is None or (_is_number(eps_root) and eps_root >= 0),
            f"{where}.eps_root={eps_root!r} must be a number >= 0")
+    schedule = opt.get("schedule", "constant")
+    _check(schedule in SCHEDULES, f"unknown schedule {schedule!r} ({where}.schedule); "
+           "allowed: " + ", ".join(SCHEDULES))
+    warmup = opt.get("warmup_steps", 0)
+    _check(isinstance(warmup, int) and not isinstance(warmup, bool) and warmup >= 0,
+           f"{where}.warmup_steps={warmup!r} must be an integer >= 0")
 
 
 def _check_data_fields(data) -> None:

@@ -126,17 +126,48 @@ def _apply(module, params, batch_stats, x, y, train: bool):
     return out, updates.get("batch_stats", batch_stats)
 
 
+# name -> (optimizer config, learning rate or schedule) -> optax transformation.
 OPTIMIZERS = {
-    "adam": lambda c: optax.adam(c.lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999),
-                                 eps_root=c.get("eps_root", 0.0)),
-    "sgd": lambda c: optax.sgd(c.lr, momentum=c.get("momentum") or None),
-    "rmsprop": lambda c: optax.rmsprop(c.lr, decay=c.get("decay", 0.9)),
+    "adam": lambda c, lr: optax.adam(lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999),
+                                     eps_root=c.get("eps_root", 0.0)),
+    "sgd": lambda c, lr: optax.sgd(lr, momentum=c.get("momentum") or None),
+    "rmsprop": lambda c, lr: optax.rmsprop(lr, decay=c.get("decay", 0.9)),
+}
+# Learning-rate schedules over a player's own updates: name -> (peak lr, updates) -> schedule.
+SCHEDULES = {
+    "constant": None,
+    # To 0 at the last update, as in Miyato et al. 2018 (SNGAN) for both players.
+    "linear": lambda lr, n: optax.linear_schedule(lr, 0.0, n),
+    "cosine": lambda lr, n: optax.cosine_decay_schedule(lr, n),
 }
 
 
-def make_optimizer(opt_config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Builds one optimizer from ``config.optim.g`` or ``config.optim.d``."""
-    return OPTIMIZERS[opt_config.name](opt_config)
+def learning_rate(opt_config: ml_collections.ConfigDict, updates: int | None = None):
+    """``opt_config.lr``, or its schedule over ``updates`` updates of this player.
+
+    ``schedule`` (``SCHEDULES``) decays from ``lr`` over the updates after the warm-up;
+    ``warmup_steps`` > 0 first rises linearly from 0 to ``lr``. optax counts the player's
+    own updates: D makes ``n_disc`` per G step.
+    """
+    name = opt_config.get("schedule", "constant")
+    warmup = int(opt_config.get("warmup_steps", 0) or 0)
+    lr = float(opt_config.lr)
+    if name == "constant" and not warmup:
+        return lr
+    if updates is None:
+        raise ValueError("a learning-rate schedule needs the number of updates")
+    decay = (lambda _: lr) if name == "constant" else SCHEDULES[name](lr, max(updates - warmup,
+                                                                              1))
+    if not warmup:
+        return decay
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), decay], [warmup])
+
+
+def make_optimizer(opt_config: ml_collections.ConfigDict,
+                   updates: int | None = None) -> optax.GradientTransformation:
+    """Builds one optimizer from ``config.optim.g`` or ``config.optim.d``; ``updates``: how
+    many updates the player makes in the run (the length of a schedule)."""
+    return OPTIMIZERS[opt_config.name](opt_config, learning_rate(opt_config, updates))
 
 
 def make_gan(config: ml_collections.ConfigDict, spec, axis_name: str | None = "data",
@@ -153,8 +184,9 @@ def make_gan(config: ml_collections.ConfigDict, spec, axis_name: str | None = "d
     return GAN(
         generator=generator,
         discriminator=discriminator,
-        g_tx=make_optimizer(config.optim.g),
-        d_tx=make_optimizer(_unrollable(config.optim.d, config.unroll_steps)),
+        g_tx=make_optimizer(config.optim.g, config.num_steps),
+        d_tx=make_optimizer(_unrollable(config.optim.d, config.unroll_steps),
+                            config.num_steps * config.n_disc),
         objective=losses.get_objective(config.loss),
         latent_dim=config.model.latent_dim,
         data_shape=tuple(spec.shape),

@@ -36,7 +36,9 @@ def truncate_metrics(workdir: str, last_step: int) -> None:
 # Fields a resumed run must share with the run that wrote the checkpoints: they fix
 # the shapes in the state, or the data and random numbers the run continues with.
 RESUME_FIELDS = ("model", "data.name", "data.path", "data.resolution", "data.channels",
-                 "generated_labels", "optim.g.name", "optim.d.name", "seed", "batch_size",
+                 "generated_labels", "optim.g.name", "optim.d.name", "optim.g.schedule",
+                 "optim.d.schedule", "optim.g.warmup_steps", "optim.d.warmup_steps", "seed",
+                 "batch_size",
                  "n_disc", "unroll_steps", "compute_dtype")
 _RUN_OUTPUTS = ("checkpoints", "damaged_checkpoints", "best_checkpoint", "metrics.jsonl",
                 "eval.jsonl", "config.json", "samples", "tensorboard")
