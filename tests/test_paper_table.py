@@ -122,6 +122,9 @@ def test_thumbnail_command_keeps_small_images(tmp_path):
     with Image.open(dest) as image:
         assert image.size == (242, 242)
     assert table.thumbnail_problem(str(src), str(dest)) is None
+    assert table.main(["--thumbnail", str(src), str(dest), "--width", "121"]) == 0
+    with Image.open(dest) as image:
+        assert image.size == (121, 121)
     assert table.main(["--thumbnail", str(tmp_path / "none.png"), str(dest)]) == 2
 
 

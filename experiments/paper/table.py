@@ -15,7 +15,7 @@ thumbnail of the record's full-size ``<name>.png``, linked to it: a copy
 by hand: ``tests/test_paper_table.py`` fails when README.md and the records disagree,
 when a thumbnail is missing, or when its source figure has changed since it was made.
 
-    python -m experiments.paper.table --thumbnail SRC DEST
+    python -m experiments.paper.table --thumbnail SRC DEST [--width PIXELS]
 
 makes one thumbnail of any PNG the same way (README.md's sample grid at the top).
 """
@@ -243,12 +243,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory of the figures' thumbnails")
     parser.add_argument("--thumbnail", nargs=2, metavar=("SRC", "DEST"),
                         help="only write a thumbnail of the PNG SRC to DEST")
+    parser.add_argument("--width", type=int, default=THUMB_WIDTH,
+                        help="the most pixels a --thumbnail is wide (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.width < 1:
+        parser.error(f"--width must be at least 1, not {args.width}")
     prog = "experiments.paper.table"
     if args.thumbnail:
         src, dest = args.thumbnail
         try:
-            make_thumbnail(src, dest)
+            make_thumbnail(src, dest, width=args.width)
         except OSError as e:
             print(f"{prog}: error: {e}", file=sys.stderr)
             return 2
