@@ -18,7 +18,7 @@ import math
 import jax
 import ml_collections
 
-from gan_jax import data as data_lib, losses, models, penalties
+from gan_jax import augment, data as data_lib, losses, models, penalties
 from gan_jax.errors import ConfigError
 from gan_jax.state import GENERATED_LABELS, OPTIMIZERS, SCHEDULES
 
@@ -55,6 +55,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.clip_weights = 0.0              # clip D's parameters to [-c, c] after each update; 0 = off
     c.instance_noise = 0.0            # std of Gaussian noise on D's inputs at step 0; 0 = off
     c.instance_noise_steps = 0        # steps over which it falls linearly to 0; 0 = constant
+    # DiffAugment of D's inputs, real and generated, in D's and G's losses (gan_jax/augment.py):
+    # comma-separated "color", "translation", "cutout"; "" = off.
+    c.diffaugment = ""
     c.unroll_steps = 0                # D updates G looks through (unrolled GAN); 0 = off
 
     c.data = ml_collections.ConfigDict()
@@ -346,6 +349,13 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None):
     _check(config.instance_noise_steps == 0 or config.instance_noise > 0,
            f"config.instance_noise_steps={config.instance_noise_steps} needs "
            "config.instance_noise > 0 (the noise it anneals)")
+    _check(isinstance(config.diffaugment, str),
+           f"config.diffaugment={config.diffaugment!r} must be a comma-separated string of "
+           "augmentations, e.g. 'color,translation,cutout'")
+    try:
+        policy = augment.parse_policy(config.diffaugment)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     _check(config.generated_labels in GENERATED_LABELS,
            f"config.generated_labels={config.generated_labels!r} is not allowed; allowed: "
            + ", ".join(GENERATED_LABELS))
@@ -373,5 +383,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None):
         raise
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    _check(not policy or len(source.spec.shape) == 3,
+           f"config.diffaugment={config.diffaugment!r} augments images; "
+           f"config.data.name={config.data.name!r} is not image data")
     _check_eval_fields(config, source)
     return source

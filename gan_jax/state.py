@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from gan_jax import losses, models, penalties
+from gan_jax import augment, losses, models, penalties
 
 PyTree = Any
 
@@ -95,6 +95,8 @@ class GAN:
     instance_noise: float = flax.struct.field(pytree_node=False, default=0.0)
     instance_noise_steps: int = flax.struct.field(pytree_node=False, default=0)
     unroll_steps: int = flax.struct.field(pytree_node=False, default=0)
+    # DiffAugment policy of D's inputs (gan_jax/augment.py); () = none.
+    augment: tuple[str, ...] = flax.struct.field(pytree_node=False, default=())
 
     def g_apply(self, params, batch_stats, z: jax.Array, y: jax.Array | None = None, *,
                 train: bool = False):
@@ -200,6 +202,7 @@ def make_gan(config: ml_collections.ConfigDict, spec, axis_name: str | None = "d
         instance_noise=float(config.instance_noise),
         instance_noise_steps=int(config.instance_noise_steps),
         unroll_steps=int(config.unroll_steps),
+        augment=augment.parse_policy(config.diffaugment),
     )
 
 

@@ -35,7 +35,7 @@ import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import penalties
+from gan_jax import augment, penalties
 from gan_jax.sharding import (  # noqa: F401  (the mesh helpers, re-exported for callers)
     AXIS,
     BATCH_SPEC,
@@ -55,6 +55,7 @@ _LATENT_D, _REAL_D, _LATENT_G, _AUX_D, _AUX_G, _LABEL_D, _LABEL_G = 0, 1, 2, 3, 
 # Purpose ids folded into the auxiliary key of one D or G step.
 _NOISE_REAL, _NOISE_FAKE, _PENALTY, _UNROLL_LATENT, _UNROLL_UPDATE, _UNROLL_LABEL = (
     0, 1, 2, 3, 4, 5)
+_AUGMENT_REAL, _AUGMENT_FAKE = 6, 7
 
 
 def _purpose_key(step_key: jax.Array, purpose: int, k: int = 0) -> jax.Array:
@@ -98,6 +99,22 @@ def _aux_key(key: jax.Array, aux_key: jax.Array | None) -> jax.Array:
 
 def _label_key(key: jax.Array, label_key: jax.Array | None) -> jax.Array:
     return _purpose_key(key, _LABEL_D) if label_key is None else label_key
+
+
+def _d_input(gan: GAN, x: jax.Array, aux_key: jax.Array, step: jax.Array,
+             which: str) -> jax.Array:
+    """What D sees of ``x`` (``which``: "real" or "fake"): DiffAugment, then instance noise.
+
+    Each example is augmented from its own key (its global index folded into the purpose's
+    key), so the draws do not depend on the number of devices.
+    """
+    purposes = {"real": (_AUGMENT_REAL, _NOISE_REAL), "fake": (_AUGMENT_FAKE, _NOISE_FAKE)}
+    aug_purpose, noise_purpose = purposes[which]
+    if gan.augment:
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(
+            jax.random.fold_in(aux_key, aug_purpose), global_example_index(x.shape[0]))
+        x = jax.vmap(lambda k, xi: augment.augment(xi, k, gan.augment))(keys, x)
+    return _noisy(gan, x, jax.random.fold_in(aux_key, noise_purpose), step)
 
 
 def _noisy(gan: GAN, x: jax.Array, key: jax.Array, step: jax.Array) -> jax.Array:
@@ -148,15 +165,14 @@ def d_loss_terms(gan: GAN, d_params, d_batch_stats, real: Example, fake: Example
     """D's regularised loss on one device: ``d_loss + sum of weighted regularisers``.
 
     ``real`` and ``fake`` are examples ``{"image": [B, ...], "label": [B]}`` (label only for
-    labelled data). Instance noise (if any) is added to both images first. ``d_index``
+    labelled data). Both images first go through ``_d_input`` (DiffAugment, instance noise;
+    each only when configured), and the regularisers see them as D does. ``d_index``
     counts D updates (lazy regularisers run when it is a multiple of their period).
     Returns ``(total, (batch_stats, real_logits, fake_logits, d_loss, (penalty, terms)))``;
     the regularisers' own forward passes of D do not change the batch statistics.
     """
-    real = {**real, "image": _noisy(gan, real["image"], jax.random.fold_in(aux_key, _NOISE_REAL),
-                                    step)}
-    fake = {**fake, "image": _noisy(gan, fake["image"], jax.random.fold_in(aux_key, _NOISE_FAKE),
-                                    step)}
+    real = {**real, "image": _d_input(gan, real["image"], aux_key, step, "real")}
+    fake = {**fake, "image": _d_input(gan, fake["image"], aux_key, step, "fake")}
     real_logits, stats = gan.d_apply(d_params, d_batch_stats, real["image"], real.get("label"),
                                      train=True)
     fake_logits, stats = gan.d_apply(d_params, stats, fake["image"], fake.get("label"),
@@ -258,11 +274,10 @@ def g_loss_fn(gan: GAN, state: GANState, g_params, z: jax.Array, y: jax.Array | 
             gan, d_params, d_opt_state, d_stats, real, fake_i, update_key, state.step,
             state.step * gan.n_disc + i)
     fake, g_stats = _generated(gan, g_params, state.g_batch_stats, z, y)
-    fake_x = _noisy(gan, fake["image"], jax.random.fold_in(aux_key, _NOISE_FAKE), state.step)
+    fake_x = _d_input(gan, fake["image"], aux_key, state.step, "fake")
     real_logits = None
     if gan.objective.g_needs_real:
-        noisy_real = _noisy(gan, real["image"], jax.random.fold_in(aux_key, _NOISE_REAL),
-                            state.step)
+        noisy_real = _d_input(gan, real["image"], aux_key, state.step, "real")
         real_logits = gan.d_apply(d_params, d_stats, noisy_real, real.get("label"),
                                   train=True)[0]
     fake_logits = gan.d_apply(d_params, d_stats, fake_x, y, train=True)[0]

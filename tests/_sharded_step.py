@@ -60,7 +60,10 @@ def main(model: str):
     c.n_disc = 1
     # SGD, not Adam: Adam's update hides a gradient that is N times too large.
     c.optim.g = c.optim.d = dict(name="sgd", lr=0.01, momentum=0.0)
-    if model == "dcgan":
+    if model == "dcgan_diffaugment":
+        # DiffAugment draws each example's transformation from its global index.
+        c.diffaugment = "color,translation,cutout"
+    if model.startswith("dcgan"):
         # A labelled image batch: the labels are sharded with the images; generated labels
         # are drawn per example index (the DCGAN itself ignores them).
         c.model, c.data.name = model_config("dcgan", latent_dim=16), "images"
