@@ -3,6 +3,7 @@ and its thumbnails are made from the committed figures, never by hand."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -148,3 +149,14 @@ def test_readme_table_matches_committed_records():
     sizes = [os.path.getsize(os.path.join(table.THUMB_DIR, f))
              for f in os.listdir(table.THUMB_DIR)]
     assert sum(sizes) < 300_000, "the thumbnails should stay a few hundred KB in all"
+
+
+def test_readme_pictures_exist_and_stay_small():
+    with open(table.README) as f:
+        links = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", f.read())
+    assert "docs/images/default_mnist5k_step1500.png" in links
+    for link in links:
+        path = os.path.join(table.ROOT, link)
+        assert os.path.exists(path), f"README.md shows {link}, which does not exist"
+        with Image.open(path) as image:
+            assert image.width <= 600, f"{link} is {image.width} pixels wide"
