@@ -1,9 +1,9 @@
 """How models take labels: validation of ``config.model.conditioning`` and label inputs.
 
 ``conditioning_classes`` checks a model's conditioning against the data source's
-spec (one-line ValueError when the data have no labels); ``with_label`` is the
-input concatenation of the conditional GAN (Mirza & Osindero, "Conditional
-Generative Adversarial Nets", 2014).
+spec (one-line ValueError when the data have no labels); ``with_label`` (vectors) and
+``label_planes`` (images) are the input concatenation of the conditional GAN (Mirza &
+Osindero, "Conditional Generative Adversarial Nets", 2014).
 """
 
 from __future__ import annotations
@@ -19,6 +19,16 @@ def with_label(h: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array
     if y is None:
         raise ValueError("a conditional model needs labels y")
     return jnp.concatenate([h, jax.nn.one_hot(y, num_classes, dtype=h.dtype)], axis=-1)
+
+
+def label_planes(x: jax.Array, y: jax.Array | None, num_classes: int) -> jax.Array:
+    """Images ``x`` [B, H, W, C] with K constant planes appended, plane y set to 1."""
+    if num_classes == 0:
+        return x
+    if y is None:
+        raise ValueError("a conditional model needs labels y")
+    planes = jax.nn.one_hot(y, num_classes, dtype=x.dtype)[:, None, None, :]
+    return jnp.concatenate([x, jnp.broadcast_to(planes, (*x.shape[:3], num_classes))], axis=-1)
 
 
 def conditioning_classes(conditioning: str, spec, allowed, model: str) -> int:

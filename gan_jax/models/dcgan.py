@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.conditioning import conditioning_classes
+from gan_jax.models.conditioning import conditioning_classes, label_planes, with_label
 from gan_jax.models.layers import (
     PatchConv,
     PhaseConvTranspose,
@@ -39,11 +39,32 @@ from gan_jax.models.layers import (
 _init = nn.initializers.normal(0.02)
 
 
-def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+def _batch_norm(train: bool, axis_name: str | None, **kwargs) -> nn.BatchNorm:
     # axis_name averages batch statistics over the "data" axis inside shard_map.
     # Batch norm computes in float32 whatever the layers' compute dtype.
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                        axis_name=axis_name, dtype=jnp.float32)
+                        axis_name=axis_name, dtype=jnp.float32, **kwargs)
+
+
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose gain and bias are looked up per class (de Vries et al. 2017; the
+    conditional BN of Miyato & Koyama 2018): normalise without an affine map, then
+    ``gain[y] * h + bias[y]``, gains starting at 1 and biases at 0 (a gain starting at 0
+    would zero every activation: G would start blind to z)."""
+
+    num_classes: int
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, h: jax.Array, y: jax.Array, train: bool) -> jax.Array:
+        h = _batch_norm(train, self.axis_name, use_scale=False, use_bias=False)(h)
+        c = h.shape[-1]
+        gain = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones,
+                        name="gain")(y)
+        bias = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros,
+                        name="bias")(y)
+        shape = (h.shape[0],) + (1,) * (h.ndim - 2) + (c,)
+        return h * gain.reshape(shape) + bias.reshape(shape)
 
 
 class DCGANGenerator(nn.Module):
@@ -56,21 +77,31 @@ class DCGANGenerator(nn.Module):
     output_shape: tuple[int, int, int]      # (H, W, C)
     axis_name: str | None = None
     dtype: Any = jnp.float32                # compute dtype of the layers; output float32
+    # "none"; "concat": the one-hot label appended to z; "cbn": conditional batch norm.
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *,
                  train: bool = True) -> jax.Array:
-        del y  # unconditional
         h_, w_, c_ = self.output_shape
         dt = self.dtype
+        if self.conditioning == "concat":
+            z = with_label(z, y, self.num_classes)
+
+        def norm(h):
+            if self.conditioning == "cbn":
+                return ConditionalBatchNorm(self.num_classes, self.axis_name)(h, y, train)
+            return _batch_norm(train, self.axis_name)(h)
+
         h = nn.Dense(1024, kernel_init=_init, dtype=dt)(z)
-        h = nn.relu(_batch_norm(train, self.axis_name)(h))
+        h = nn.relu(norm(h))
         h = nn.Dense((h_ // 4) * (w_ // 4) * 128, kernel_init=_init, dtype=dt)(h)
-        h = nn.relu(_batch_norm(train, self.axis_name)(h))
+        h = nn.relu(norm(h))
         h = h.reshape(h.shape[0], h_ // 4, w_ // 4, 128)
         # 64 output channels: one convolution per output phase is fastest.
         h = PhaseConvTranspose(64, 4, 2, kernel_init=_init, dtype=dt)(h)
-        h = nn.relu(_batch_norm(train, self.axis_name)(h))
+        h = nn.relu(norm(h))
         # 1 or 3 output channels: one sub-pixel convolution beats four tiny ones.
         h = SubPixelConvTranspose(c_, 4, 2, kernel_init=_init, dtype=dt)(h)
         return nn.tanh(h).astype(jnp.float32)
@@ -87,12 +118,18 @@ class DCGANDiscriminator(nn.Module):
     axis_name: str | None = None
     spectral_norm: bool = False
     dtype: Any = jnp.float32                # compute dtype of the layers; scores float32
+    # "none"; "concat": one-hot label planes appended to the image's channels;
+    # "projection": D(x, y) = w . phi(x) + embed(y) . phi(x) (Miyato & Koyama 2018), phi(x)
+    # the 1024-d last hidden layer.
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *,
                  train: bool = True) -> jax.Array:
-        del y  # unconditional
         sn, dt = self.spectral_norm, self.dtype
+        if self.conditioning == "concat":
+            x = label_planes(x, y, self.num_classes)
         # Few input channels: patches times the kernel beats XLA:CPU's convolution. The
         # names keep the parameter tree of two nn.Conv layers (checkpoints load unchanged).
         h = sn_layer(PatchConv(64, 4, 2, kernel_init=_init, dtype=dt, name="Conv_0"), x,
@@ -105,21 +142,37 @@ class DCGANDiscriminator(nn.Module):
         h = sn_layer(nn.Dense(1024, kernel_init=_init, dtype=dt), h, train, sn)
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), 0.2)
         out = sn_layer(nn.Dense(1, kernel_init=_init, dtype=dt), h, train, sn)[..., 0]
+        if self.conditioning == "projection":
+            if y is None:
+                raise ValueError("a conditional model needs labels y")
+            embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=_init,
+                             name="projection")(y)
+            out = out + jnp.sum(embed.astype(h.dtype) * h, axis=-1)
         return out.astype(jnp.float32)
+
+
+# conditioning -> (G's, D's).
+CONDITIONINGS = {"none": ("none", "none"), "concat": ("concat", "concat"),
+                 "cbn+projection": ("cbn", "projection")}
 
 
 def build(spec, axis_name, *, latent_dim: int = 64, spectral_norm: bool = False,
           conditioning: str = "none"):
     """The DCGAN pair for square images whose side is divisible by 4 (registry ``dcgan``).
 
-    ``spectral_norm`` applies to D; the only ``conditioning`` is "none" (G and D accept
-    labels and ignore them).
+    ``spectral_norm`` applies to D. ``conditioning``: "none" (G and D accept labels and
+    ignore them), "concat" (the one-hot label appended to z and, as constant planes, to the
+    image's channels: Mirza & Osindero 2014) or "cbn+projection" (conditional batch norm in
+    G, a projection discriminator: Miyato & Koyama 2018).
     """
     del latent_dim  # G takes any latent size
     shape = tuple(spec.shape)
     if not (len(shape) == 3 and shape[0] == shape[1] and shape[0] % 4 == 0):
         raise ValueError("config.model.name='dcgan' needs square images with side divisible "
                          f"by 4, got data shape {shape}")
-    conditioning_classes(conditioning, spec, ("none",), "dcgan")
-    return (DCGANGenerator(output_shape=shape, axis_name=axis_name),
-            DCGANDiscriminator(axis_name=axis_name, spectral_norm=spectral_norm))
+    k = conditioning_classes(conditioning, spec, tuple(CONDITIONINGS), "dcgan")
+    g_cond, d_cond = CONDITIONINGS[conditioning]
+    return (DCGANGenerator(output_shape=shape, axis_name=axis_name, conditioning=g_cond,
+                           num_classes=k),
+            DCGANDiscriminator(axis_name=axis_name, spectral_norm=spectral_norm,
+                               conditioning=d_cond, num_classes=k))
