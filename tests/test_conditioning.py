@@ -109,3 +109,37 @@ def test_a_conditional_run_on_digits_trains(image_config, tmp_path, conditioning
         rows = [json.loads(line) for line in f if line.strip()]
     values = [r[k] for r in rows for k in ("d_loss", "g_loss") if k in r]
     assert values and np.all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("conditioning, learns", [("cbn+projection", True), ("none", False)])
+def test_a_short_conditional_run_draws_the_requested_classes(image_config, tmp_path,
+                                                             conditioning, learns):
+    """300 steps on the 8x8 digits (batch 32, Adam 2e-3): the digits LeNet must classify at
+    least 60% of 500 samples as the class they were generated for (chance: 10%). Measured:
+    0.94 with cbn+projection, 0.88 with concat, 0.14 for an unconditional G, which must fail."""
+    from gan_jax.train import train_and_evaluate
+
+    steps = 300
+    config = image_config(steps=steps, fields={
+        "model.conditioning": conditioning, "batch_size": 32, "optim.g.lr": 2e-3,
+        "optim.d.lr": 2e-3, "eval_every": steps, "eval_samples": 500, "log_every": steps,
+        "sample_every": steps, "checkpoint_every": steps})
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(config, workdir)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        last = [json.loads(line) for line in f if line.strip()][-1]
+    if conditioning == "none":
+        # Training reports class accuracy for conditional models only: score the final G
+        # against the labels it would have been asked for.
+        from gan_jax import runs
+        from gan_jax.eval import evaluate
+
+        run = runs.restore(workdir, "latest")
+        evaluation = evaluate.Evaluation(run.config, run.gan)
+        assert "eval/class_accuracy" not in last
+        accuracy = evaluation.evaluator(evaluation.samples(run.state),
+                                        labels=np.asarray(evaluation.y[:evaluation.n])
+                                        )["class_accuracy"]
+    else:
+        accuracy = last["eval/class_accuracy"]
+    assert (accuracy >= 0.6) == learns, accuracy

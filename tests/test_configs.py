@@ -167,8 +167,9 @@ def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
     config.data.name, config.best_metric = "mnist", "parzen_ll"
     config.model = model_config("dcgan")
     with tfds.testing.mock_data(num_examples=8):
-        with pytest.raises(ConfigError, match="allowed: none, fd_lenet, kid, precision, recall, "
-                                              "density, coverage, classifier_score$"):
+        with pytest.raises(ConfigError, match="allowed: none, fd_lenet, kid, precision, "
+                                              "recall, density, coverage, classifier_score, "
+                                              "class_accuracy$"):
             validate(config, num_devices=1)
         config.best_metric = "fd_lenet"
         validate(config, num_devices=1)

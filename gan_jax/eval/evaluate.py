@@ -140,6 +140,9 @@ class Evaluation:
         self.y = sampling.fixed_labels(padded, gan.num_classes)
         self._generate = sampling.Generator(gan, batch)
         self.is_image = not _is_toy(spec)
+        # Class accuracy: the labels G was asked for, when G takes them.
+        self.conditional = (self.is_image and self.y is not None
+                            and config.model.get("conditioning", "none") != "none")
         self.protocol = protocol_of(config) if self.is_image else None
         self._names = image_eval.metric_names_of(features_of(config)) if self.is_image else ()
         # Toy evaluators are cheap and deterministic: every process runs its own.
@@ -163,6 +166,8 @@ class Evaluation:
         elif self.is_image and not np.all(np.isfinite(samples)):
             # Never a best; the log shows it.
             raw = dict.fromkeys(self.evaluator.metric_names, float("nan"))
+        elif self.conditional:
+            raw = self.evaluator(samples, labels=np.asarray(self.y[:self.n]))
         else:
             raw = self.evaluator(samples)
         if self._shared:

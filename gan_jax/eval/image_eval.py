@@ -24,6 +24,8 @@ Both report KID, precision/recall and density/coverage on their own features:
 ``coverage``
 ``classifier_score``,  exp(E KL(p(y|x) || p(y))) on the network's softmax (the
 ``inception_score``    Inception-score formula, Salimans et al. 2016), 10 splits
+``class_accuracy``     LeNet on labelled data: the share of images classified as the
+                       label they were generated for
 =====================  ==========================================================
 
 Reference features are keyed by everything that changes them (:attr:`reference_key`, to be
@@ -99,9 +101,13 @@ INCEPTION_METRICS = (
                                "Inception graph, 10 splits (Salimans et al. 2016); only when "
                                "the weights hold the logits layer")),
 )
-METRICS_OF = {"lenet": METRICS, "inception": INCEPTION_METRICS}
+CLASS_ACCURACY = metrics.Metric("class_accuracy", True, "class accuracy", definition=(
+    "share of generated images that the dataset's LeNet assigns to the label they were "
+    "generated for (labelled data; chance is 1 / classes for a G that ignores labels)"))
+METRICS_OF = {"lenet": (*METRICS, CLASS_ACCURACY), "inception": INCEPTION_METRICS}
 # Both sets once, Frechet distances first (the order of printed tables).
-ALL_METRICS = (METRICS[0], INCEPTION_METRICS[0], *_SHARED, METRICS[-1], INCEPTION_METRICS[-1])
+ALL_METRICS = (METRICS[0], INCEPTION_METRICS[0], *_SHARED, METRICS[-1], INCEPTION_METRICS[-1],
+               CLASS_ACCURACY)
 
 
 def metric_names_of(features: str) -> tuple[str, ...]:
@@ -109,8 +115,8 @@ def metric_names_of(features: str) -> tuple[str, ...]:
     return tuple(k for m in METRICS_OF[features] for k in (m.name, m.std) if k)
 
 
-# Every key a LeNet evaluation returns, in a fixed order.
-METRIC_NAMES = metric_names_of("lenet")
+# Every key a LeNet evaluation of unconditional samples returns, in a fixed order.
+METRIC_NAMES = tuple(k for k in metric_names_of("lenet") if k != CLASS_ACCURACY.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,12 +383,14 @@ class ImageEvaluator:
             return self.net.apply(x)
         return self.net.apply(x, resize_mode=self.resize)
 
-    def __call__(self, images) -> dict[str, float]:
-        """The metrics of ``images`` ``[N, H, W, C]`` in [-1, 1] (NumPy or JAX), N >= 6."""
+    def __call__(self, images, labels=None) -> dict[str, float]:
+        """The metrics of ``images`` ``[N, H, W, C]`` in [-1, 1] (NumPy or JAX), N >= 6;
+        ``labels`` [N]: the classes they were generated for (class accuracy, LeNet only)."""
         logits, feats = self.features(images)
-        return self.score_features(logits, feats)
+        return self.score_features(logits, feats, labels)
 
-    def score_features(self, logits: np.ndarray | None, feats: np.ndarray) -> dict[str, float]:
+    def score_features(self, logits: np.ndarray | None, feats: np.ndarray,
+                       labels=None) -> dict[str, float]:
         """The metrics from the network's outputs on the generated images."""
         mu, sigma = metrics.gaussian_statistics(feats)
         kid = metrics.kernel_inception_distance(self.real_features, feats,
@@ -399,6 +407,9 @@ class ImageEvaluator:
                                           num_splits=min(CLASSIFIER_SPLITS, probs.shape[0]))
             score = "classifier_score" if lenet else "inception_score"
             out[score], out[score + "_std"] = cs["mean"], cs["std"]
+        if lenet and labels is not None and logits is not None:
+            labels = np.asarray(labels)
+            out["class_accuracy"] = float(np.mean(np.argmax(logits, axis=1) == labels))
         return out
 
 
