@@ -84,28 +84,25 @@ class InceptionError(ValueError):
 # ---------------------------------------------------------------------------------------
 # Resizing: each mode as a matrix [out, in] acting on one spatial axis.
 
-def _tf_bilinear(in_size: int, out_size: int) -> np.ndarray:
-    m = np.zeros((out_size, in_size))
-    src = np.arange(out_size) * (in_size / out_size)
-    lo = np.floor(src).astype(int)
-    hi = np.minimum(lo + 1, in_size - 1)
-    frac = src - lo
-    rows = np.arange(out_size)
-    np.add.at(m, (rows, lo), 1 - frac)
-    np.add.at(m, (rows, hi), frac)
-    return m
-
-
-def _torch_bilinear(in_size: int, out_size: int) -> np.ndarray:
-    m = np.zeros((out_size, in_size))
-    src = np.maximum((np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5, 0.0)
+def _bilinear(src: np.ndarray, in_size: int) -> np.ndarray:
+    """[out, in]: output pixel i interpolates linearly at input coordinate ``src[i]`` >= 0."""
+    m = np.zeros((src.size, in_size))
     lo = np.minimum(np.floor(src).astype(int), in_size - 1)
     hi = np.minimum(lo + 1, in_size - 1)
     frac = src - lo
-    rows = np.arange(out_size)
+    rows = np.arange(src.size)
     np.add.at(m, (rows, lo), 1 - frac)
     np.add.at(m, (rows, hi), frac)
     return m
+
+
+def _tf_bilinear(in_size: int, out_size: int) -> np.ndarray:
+    return _bilinear(np.arange(out_size) * (in_size / out_size), in_size)
+
+
+def _torch_bilinear(in_size: int, out_size: int) -> np.ndarray:
+    src = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    return _bilinear(np.maximum(src, 0.0), in_size)
 
 
 def _cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
