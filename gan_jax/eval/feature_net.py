@@ -278,11 +278,11 @@ def train(name: str, data_dir: str | None = None, *, epochs: int | None = None,
     return net
 
 
-def save(net: FeatureNet, directory) -> Path:
-    """Writes ``directory/params`` (orbax) and ``directory/feature_net.json``.
+def save_params(params, info: dict, directory, info_file: str) -> Path:
+    """Writes ``directory/params`` (orbax) and ``directory/<info_file>`` (JSON).
 
     Written into a temporary sibling and renamed, so ``directory`` is either
-    absent, the old network, or complete.
+    absent, the old contents, or complete.
     """
     import orbax.checkpoint as ocp
 
@@ -291,15 +291,20 @@ def save(net: FeatureNet, directory) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
     try:
         with ocp.StandardCheckpointer() as ckpt:
-            ckpt.save(tmp / PARAMS_DIR, net.params)
-        (tmp / INFO_FILE).write_text(json.dumps(net.info, indent=1) + "\n")
+            ckpt.save(tmp / PARAMS_DIR, params)
+        (tmp / info_file).write_text(json.dumps(info, indent=1) + "\n")
         if directory.exists():
             shutil.rmtree(directory)
         tmp.rename(directory)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    net.path = directory
     return directory
+
+
+def save(net: FeatureNet, directory) -> Path:
+    """Writes ``directory/params`` (orbax) and ``directory/feature_net.json``, atomically."""
+    net.path = save_params(net.params, net.info, directory, INFO_FILE)
+    return net.path
 
 
 def read(directory, name: str) -> FeatureNet:

@@ -45,8 +45,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import flax.linen as nn
@@ -506,21 +504,9 @@ def _forward(module: InceptionV3, resize_mode: str):
 
 def save(params, info: dict, directory) -> Path:
     """Writes ``directory/params`` (orbax) and ``directory/inception.json``, atomically."""
-    import orbax.checkpoint as ocp
+    from gan_jax.eval.feature_net import save_params
 
-    directory = Path(directory).resolve()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
-    try:
-        with ocp.StandardCheckpointer() as ckpt:
-            ckpt.save(tmp / PARAMS_DIR, params)
-        (tmp / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
-        if directory.exists():
-            shutil.rmtree(directory)
-        tmp.rename(directory)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return directory
+    return save_params(params, info, directory, INFO_FILE)
 
 
 MISSING_HELP = ("get them with `gan-jax features prepare inception` (fetches the "
