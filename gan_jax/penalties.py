@@ -220,8 +220,9 @@ def get_penalty(name: str) -> Penalty:
 
 def clip_weights(params, bound: float):
     """Every parameter clipped to [-bound, bound]: WGAN's Lipschitz device (Arjovsky et al.,
-    "Wasserstein GAN", ICML 2017, Algorithm 1, c = 0.01 there). ``bound <= 0`` leaves them."""
-    if bound <= 0:
+    "Wasserstein GAN", ICML 2017, Algorithm 1, c = 0.01 there). ``bound <= 0`` leaves them;
+    a traced ``bound`` (carried per run by a vmapped sweep) always clips, +inf leaving them."""
+    if not isinstance(bound, jax.Array) and bound <= 0:
         return params
     return jax.tree.map(lambda p: jnp.clip(p, -bound, bound), params)
 
