@@ -15,10 +15,7 @@ With ``check_vma=False`` the semantics are pmap's exactly.
 Batches are dicts: ``{"image": [n_disc, B, *shape]}`` plus ``"label": [n_disc, B]``
 int32 for labelled data; the players are called as ``G(z, y)`` and ``D(x, y)``
 (``gan.g_apply``/``gan.d_apply``), with y None for unlabelled data. The labels of
-generated examples are drawn inside the step. With ``config.model.pack`` = m > 1 D scores
-groups of m consecutive examples (real with real, generated with generated; ``GAN.pack_input``),
-so its batch is B / m; each device packs its own share, which is the same grouping as on one
-device since the local batch is a multiple of m.
+generated examples are drawn inside the step.
 
 Randomness: the key of step ``t`` is ``fold_in(root, t)``; each use within a
 step folds in a purpose id, and every latent vector, generated label or toy
@@ -38,8 +35,7 @@ import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import augment, losses, penalties
-from gan_jax.models.conditioning import acgan_weight, apply_with_class_logits
+from gan_jax import augment, penalties
 from gan_jax.sharding import (  # noqa: F401  (the mesh helpers, re-exported for callers)
     AXIS,
     BATCH_SPEC,
@@ -144,23 +140,17 @@ def _uniform_draws(key: jax.Array, local_batch: int) -> penalties.Uniform:
 
 def _regularization(gan: GAN, d_params, stats, real: Example, fake: Example,
                     aux_key: jax.Array, d_index: jax.Array) -> tuple[jax.Array, Metrics]:
-    """The sum of the weighted regularisers and each one's term (what it adds to D's loss).
-
-    With packing the regularisers see packed examples, as D does: an interpolate mixes a
-    real and a generated group, and a gradient norm is that of the whole group's input.
-    """
-    (real_x, real_y), (fake_x, fake_y) = (gan.pack_input(real["image"], real.get("label")),
-                                          gan.pack_input(fake["image"], fake.get("label")))
-    labels = {"real": real_y, "fake": fake_y}
+    """The sum of the weighted regularisers and each one's term (what it adds to D's loss)."""
+    labels = {"real": real.get("label"), "fake": fake.get("label")}
 
     def d_fn(x, which="real"):
-        return gan.d_apply_packed(d_params, stats, x, labels[which], train=True)[0]
+        return gan.d_apply(d_params, stats, x, labels[which], train=True)[0]
 
-    uniform = _uniform_draws(jax.random.fold_in(aux_key, _PENALTY), real_x.shape[0])
+    uniform = _uniform_draws(jax.random.fold_in(aux_key, _PENALTY), real["image"].shape[0])
     total, terms = jnp.zeros((), jnp.float32), {}
     for reg in gan.regularizers:
         def term(reg=reg):
-            value = reg.fn(d_fn, real_x, fake_x, uniform, axis_name=AXIS)
+            value = reg.fn(d_fn, real["image"], fake["image"], uniform, axis_name=AXIS)
             return (reg.weight * reg.every) * value.astype(jnp.float32)
 
         if reg.every > 1:
@@ -182,27 +172,15 @@ def d_loss_terms(gan: GAN, d_params, d_batch_stats, real: Example, fake: Example
     each only when configured), and the regularisers see them as D does. ``d_index``
     counts D updates (lazy regularisers run when it is a multiple of their period).
     Returns ``(total, (batch_stats, real_logits, fake_logits, d_loss, (penalty, terms)))``;
-    the regularisers' own forward passes of D do not change the batch statistics. For an
-    AC-GAN discriminator ``d_loss`` includes the weighted class terms
-    (``losses.acgan_d_term``); the objective and the regularisers read the scores only.
+    the regularisers' own forward passes of D do not change the batch statistics.
     """
     real = {**real, "image": _d_input(gan, real["image"], aux_key, step, "real")}
     fake = {**fake, "image": _d_input(gan, fake["image"], aux_key, step, "fake")}
-    weight = acgan_weight(gan.discriminator)
-    if weight:
-        real_logits, real_classes, stats = apply_with_class_logits(
-            gan.discriminator, d_params, d_batch_stats, real["image"], real["label"])
-        fake_logits, fake_classes, stats = apply_with_class_logits(
-            gan.discriminator, d_params, stats, fake["image"], fake["label"])
-        class_term = losses.acgan_d_term(real_classes, real["label"], fake_classes,
-                                         fake["label"], weight)
-    else:
-        real_logits, stats = gan.d_apply(d_params, d_batch_stats, real["image"],
-                                         real.get("label"), train=True)
-        fake_logits, stats = gan.d_apply(d_params, stats, fake["image"], fake.get("label"),
-                                         train=True)
-        class_term = 0.0
-    loss = gan.objective.d_loss(real_logits, fake_logits) + class_term
+    real_logits, stats = gan.d_apply(d_params, d_batch_stats, real["image"], real.get("label"),
+                                     train=True)
+    fake_logits, stats = gan.d_apply(d_params, stats, fake["image"], fake.get("label"),
+                                     train=True)
+    loss = gan.objective.d_loss(real_logits, fake_logits)
     penalty, terms = _regularization(gan, d_params, stats, real, fake, aux_key,
                                      jnp.asarray(d_index))
     return loss + penalty, (stats, real_logits, fake_logits, loss, (penalty, terms))
@@ -305,15 +283,8 @@ def g_loss_fn(gan: GAN, state: GANState, g_params, z: jax.Array, y: jax.Array | 
         noisy_real = _d_input(gan, real["image"], aux_key, state.step, "real")
         real_logits = gan.d_apply(d_params, d_stats, noisy_real, real.get("label"),
                                   train=True)[0]
-    weight = acgan_weight(gan.discriminator)
-    if weight:
-        # AC-GAN: G also makes D's classifier assign the requested labels.
-        fake_logits, fake_classes, _ = apply_with_class_logits(gan.discriminator, d_params,
-                                                               d_stats, fake_x, y)
-        class_term = losses.acgan_g_term(fake_classes, y, weight)
-    else:
-        fake_logits, class_term = gan.d_apply(d_params, d_stats, fake_x, y, train=True)[0], 0.0
-    return gan.objective.g_loss(real_logits, fake_logits) + class_term, g_stats
+    fake_logits = gan.d_apply(d_params, d_stats, fake_x, y, train=True)[0]
+    return gan.objective.g_loss(real_logits, fake_logits), g_stats
 
 
 def g_step(gan: GAN, state: GANState, key: jax.Array, local_batch: int,
