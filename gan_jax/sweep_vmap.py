@@ -71,6 +71,7 @@ from jax import lax
 
 from gan_jax import (
     checkpointing,
+    data as data_lib,
     losses,
     penalties,
     plotting,
@@ -94,6 +95,9 @@ CARRIED = ("optim.g.lr", "optim.d.lr", "optim.g.b1", "optim.g.b2", "optim.d.b1",
 SWITCHED = ("loss", "penalty", "penalty_weight", "regularizers")
 # Steps per compiled call at most: SIGTERM is answered within one chunk.
 MAX_CHUNK = 100
+# The data the backend trains: the sources drawn inside the step (toy mixtures).
+TOY_DATA = tuple(name for name, factory in data_lib.SOURCES.items()
+                 if factory is data_lib.SOURCES["ring8"])
 
 
 # --- grouping ------------------------------------------------------------------------------
@@ -268,9 +272,26 @@ def run_gan(group: Group, hp: Mapping[str, Any]) -> state_lib.GAN:
         ema_decay=hp["ema_decay"], instance_noise=hp["instance_noise"])
 
 
+_PROGRAMS: dict[str, Callable] = {}
+
+
+def _signature(group: Group) -> str:
+    """Everything that fixes a group's program (not its size S: jit keys on shapes)."""
+    return json.dumps([program_key(group.config), group.loss_names, group.slot_names,
+                       sorted(group.constants.items()), sorted(group.varying)])
+
+
 def make_chunk(group: Group) -> Callable:
     """The jitted ``(states [S], hp {name: [S]}, length) -> (states, metrics {name:
-    [length, S]})``: ``length`` train steps of every run; states donated."""
+    [length, S]})``: ``length`` train steps of every run; states donated. Groups with the
+    same program (a resumed one, in the same process) share one jitted function."""
+    key = _signature(group)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _make_chunk(group)
+    return _PROGRAMS[key]
+
+
+def _make_chunk(group: Group) -> Callable:
     config, sampler = group.config, group.source.sample
     constants = group.constants
 
@@ -462,6 +483,8 @@ class _GroupRunner:
     def __init__(self, group: Group, log: Callable[[str], None]):
         self.group, self.log = group, log
         self.chunk = make_chunk(group)
+        # Time in the compiled chunks (the first one compiles) and run-steps they made.
+        self.stats = {"runs": len(group), "chunk_seconds": 0.0, "run_steps": 0}
         self.generate = _generate(group.gan)
         self._discriminate = jax.jit(
             lambda p, s, x: jax.nn.sigmoid(group.gan.d_apply(p, s, x)))
@@ -508,6 +531,7 @@ class _GroupRunner:
                     ahead = [step_of[i] for i in active if step_of[i] > low]
                     stop = min([_next_stop(config, low), *ahead])
                     length = stop - low
+                    t0 = time.perf_counter()
                     if len(movers) == len(step_of):
                         states, metrics = self.chunk(states, hp_all, length)
                     else:  # catching up after an uneven resume
@@ -516,6 +540,8 @@ class _GroupRunner:
                                                    for k, v in hp_all.items()}, length)
                         states = _put(states, movers, sub)
                     fetched = jax.device_get(metrics)
+                    self.stats["chunk_seconds"] += time.perf_counter() - t0
+                    self.stats["run_steps"] += length * len(movers)
                     for j, i in enumerate(movers):
                         step_of[i] = stop
                         rows = [{k: v[t, j] for k, v in fetched.items()} for t in range(length)]
@@ -638,11 +664,20 @@ def load_members(config_path: str, todo: Sequence[Mapping[str, Any]]
         try:
             config = runs_lib.load_config(config_path)
             sweep.apply_overrides(config, run["overrides"])
+        except (ValueError, KeyError) as e:
+            refused.append((i, run, f"{type(e).__name__}: {e}".splitlines()[0]))
+            continue
+        if config.data.name not in TOY_DATA:
+            raise ConfigError(
+                f"the vmap backend trains toy mixtures drawn inside the step "
+                f"({', '.join(TOY_DATA)}); config.data.name={config.data.name!r} is read on "
+                "the host: use --backend local")
+        try:
             source, gan = runs_lib.build(config, num_devices=1, axis_name=steps.AXIS)
         except (ValueError, KeyError) as e:
             refused.append((i, run, f"{type(e).__name__}: {e}".splitlines()[0]))
             continue
-        if not source.in_step:
+        if not source.in_step:  # reached only by a source added without a SOURCES entry
             raise ConfigError(
                 f"the vmap backend trains toy mixtures drawn inside the step (ring8, grid25, "
                 f"gauss1d ...); config.data.name={config.data.name!r} is read on the host: "
@@ -656,13 +691,16 @@ def load_members(config_path: str, todo: Sequence[Mapping[str, Any]]
     return members, refused
 
 
-def run_runs(config_path: str, todo: list[dict], report, log) -> None:
+def run_runs(config_path: str, todo: list[dict], report, log,
+             stats: list[dict[str, Any]] | None = None) -> None:
     """Trains the runs of ``todo`` (``gan_jax.sweep.plan`` entries) group by group.
 
     ``report(i, run, record or None, error)`` is called once for each run that finishes
     or fails (i counts from 1 in ``todo``'s order); a SIGTERM/SIGINT saves the running
     group's checkpoints and raises :class:`gan_jax.sweep.RunStopped` (runs not finished are
-    not reported, and later groups do not start).
+    not reported, and later groups do not start). ``stats``, when given, receives one dict
+    per group trained: runs, seconds (the group's wall time), chunk_seconds (in the
+    compiled steps, compilation included) and run_steps (train steps summed over runs).
     """
     from gan_jax.compilation import use_compilation_cache
 
@@ -679,8 +717,11 @@ def run_runs(config_path: str, todo: list[dict], report, log) -> None:
         earlier = [sweep._earlier_seconds(m.workdir) for m in group.members]
         for m in group.members:
             os.makedirs(m.workdir, exist_ok=True)
+        runner = _GroupRunner(group, log)
         try:
-            states, ios, stopped, seconds = _GroupRunner(group, log).run()
+            states, ios, stopped, seconds = runner.run()
+            if stats is not None:
+                stats.append({**runner.stats, "seconds": seconds})
         except Exception as e:  # noqa: BLE001  (a group that fails reports its runs)
             error = f"{type(e).__name__}: {e}".splitlines()[0]
             for m in group.members:

@@ -1,0 +1,279 @@
+"""The losses_ring8 sweep on two backends side by side: a pool of 2 processes and vmap.
+
+    nice -n 5 python benchmarks/sweep_vmap.py [--num_steps 1000] [--out BENCHMARKS.md]
+
+Runs ``experiments/sweeps/losses_ring8.py`` (60 runs: 20 variants x 3 seeds, 1,000 steps
+each) twice in fresh workdirs, one after the other, each in its own Python process so both
+pay the same start-up (imports, compilation): ``gan_jax.sweep.run_sweep(parallel=2)`` (the
+``local`` backend with two worker processes) and ``gan_jax.sweep_vmap.run_runs`` (every run
+of a program shape in one vmapped program) followed by the same tables. Reported:
+
+* wall seconds of each (process start to tables written) and their ratio;
+* the FLOP rate of the vmapped programs while they train: FLOPs of one step of each group
+  (``jax.jit(...).lower(...).compile().cost_analysis()`` of a one-step chunk) times the steps
+  run, over the seconds spent in the compiled chunks (first-call compilation included), as a
+  fraction of a 2048 x 2048 float32 matmul's rate measured in this process before the sweeps;
+* agreement of the two summaries: for each variant and metric, the difference of the
+  means against two standard errors of that difference, sqrt(s_a^2/n_a + s_b^2/n_b);
+* the CPU's vector extensions, the core count and the load average before and after.
+
+The results go to ``benchmarks/results/sweep_vmap.json`` and to the ``vmap-sweep`` section of
+``--out`` (between its ``<!-- vmap-sweep:start/end -->`` markers; other sections stay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SWEEP = os.path.join(ROOT, "experiments", "sweeps", "losses_ring8.py")
+START, END = "<!-- vmap-sweep:start -->", "<!-- vmap-sweep:end -->"
+METRICS = ("modes_captured", "high_quality", "reverse_kl")
+
+
+def _sweep(num_steps: int | None):
+    from gan_jax import runs
+
+    sweep = runs.load_python_file(SWEEP, "get_sweep")
+    if num_steps:
+        sweep["overrides"] = {**sweep["overrides"], "num_steps": num_steps,
+                              "log_every": num_steps, "sample_every": num_steps,
+                              "checkpoint_every": num_steps}
+    return sweep
+
+
+def child(backend: str, workdir: str, num_steps: int | None) -> dict:
+    """One backend's sweep in this process; returns its timing record."""
+    from gan_jax import host
+
+    host.quiet_tensorflow()
+    host.retain_freed_memory()
+    from gan_jax import sweep as sweep_lib
+
+    sweep = _sweep(num_steps)
+    if backend == "pool":
+        sweep_lib.run_sweep(sweep, workdir, parallel=2, log=lambda s: None)
+        return {}
+    from gan_jax import sweep_vmap
+
+    todo = sweep_lib.plan(sweep, workdir)
+    stats: list[dict] = []
+    plan: list[str] = []
+    sweep_vmap.run_runs(os.path.abspath(sweep["config"]), todo, lambda *a: None, plan.append,
+                        stats)
+    rows = []
+    for run in todo:
+        with open(os.path.join(run["workdir"], sweep_lib.RESULT_FILE)) as f:
+            record = json.load(f)
+        rows.append({"variant": run["variant"], "seed": run["seed"],
+                     "run_seconds": record["run_seconds"], **record["metrics"]})
+    sweep_lib.write_tables(rows, workdir, list(sweep["metrics"]),
+                           [name for name, _ in sweep_lib.variants_of(sweep)])
+    return {"plan": plan, "groups": stats}
+
+
+def group_flops(num_steps: int | None) -> list[float]:
+    """FLOPs of one step of each vmap group (all its runs), from XLA's cost analysis."""
+    import jax
+    import jax.numpy as jnp
+
+    from gan_jax import state as state_lib, sweep as sweep_lib, sweep_vmap
+
+    sweep = _sweep(num_steps)
+    todo = sweep_lib.plan(sweep, tempfile.mkdtemp())
+    members, _ = sweep_vmap.load_members(os.path.abspath(sweep["config"]), todo)
+    out = []
+    for group in sweep_vmap.group_runs(members):
+        one = jax.eval_shape(lambda g=group: state_lib.init_state(g.gan, 0))
+        states = jax.tree.map(lambda x, n=len(group): jax.ShapeDtypeStruct((n, *x.shape),
+                                                                            x.dtype), one)
+        hp = {k: jax.ShapeDtypeStruct((len(group),), jnp.int32 if k.endswith("_index")
+                                      else jnp.float32) for k in group.varying}
+        cost = sweep_vmap.make_chunk(group).lower(states, hp, 1).compile().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        out.append(float(cost["flops"]))
+    return out
+
+
+def matmul_rate(n: int = 2048, rounds: int = 10) -> float:
+    """FLOP/s of an n x n float32 matmul (the best of ``rounds`` timed calls)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = math.inf
+    for _ in range(rounds):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best
+
+
+def _timed(backend: str, workdir: str, num_steps: int | None) -> tuple[float, dict]:
+    out = os.path.join(workdir, "child.json")
+    command = [sys.executable, os.path.abspath(__file__), "--child", backend,
+               "--workdir", workdir, "--child_out", out]
+    if num_steps:
+        command += ["--num_steps", str(num_steps)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    with open(out) as f:
+        return seconds, json.load(f)
+
+
+def _summary(workdir: str) -> dict[str, dict[str, list[float]]]:
+    with open(os.path.join(workdir, "results.csv")) as f:
+        rows = list(csv.DictReader(f))
+    out: dict[str, dict[str, list[float]]] = {}
+    for row in rows:
+        for m in METRICS:
+            out.setdefault(row["variant"], {}).setdefault(m, []).append(float(row[m]))
+    return out
+
+
+def agreement(a: dict, b: dict) -> list[dict]:
+    """Per variant and metric: means, the difference and 2 standard errors of it."""
+    import numpy as np
+
+    out = []
+    for variant in a:
+        for m in METRICS:
+            x, y = np.asarray(a[variant][m]), np.asarray(b[variant][m])
+            se = math.sqrt(np.var(x, ddof=1) / len(x) + np.var(y, ddof=1) / len(y))
+            diff = float(np.mean(y) - np.mean(x))
+            out.append({"variant": variant, "metric": m, "local": float(np.mean(x)),
+                        "vmap": float(np.mean(y)), "diff": diff, "two_se": 2 * se,
+                        "agrees": abs(diff) <= 2 * se + 1e-12})
+    return out
+
+
+def _cpu() -> tuple[str, int]:
+    with open("/proc/cpuinfo") as f:
+        flags = set(re.findall(r"\b(avx2|avx512f|avx512_bf16|avx512_vnni|amx_tile)\b",
+                               f.read()))
+    return ", ".join(sorted(flags)), os.cpu_count() or 0
+
+
+def write_section(result: dict, path: str) -> None:
+    """Replaces (or appends) the vmap-sweep section of ``path``."""
+    r = result
+    agree = r["agreement"]
+    n_ok = sum(a["agrees"] for a in agree)
+    worst = sorted(agree, key=lambda a: -abs(a["diff"]) / max(a["two_se"], 1e-9))[:3]
+    lines = [
+        START,
+        "## Vectorised sweep: `losses_ring8` on a process pool and on vmap",
+        "",
+        f"Generated by `nice -n 5 python benchmarks/sweep_vmap.py"
+        f"{'' if r['num_steps'] == 1000 else ' --num_steps ' + str(r['num_steps'])}` "
+        f"(last run {r['date']}: jax {r['jax']}, {r['cores']} cores with {r['cpu']}; load "
+        f"average {r['load_before']:.1f} before, {r['load_after']:.1f} after, on a machine "
+        "shared with other jobs). The 60 runs of `experiments/sweeps/losses_ring8.py` "
+        f"({r['num_steps']} steps each), in fresh workdirs, each backend in its own process, "
+        "one after the other; wall time from process start to the tables written.",
+        "",
+        "| backend | wall s | s per run | speed-up |",
+        "| --- | ---: | ---: | ---: |",
+        f"| local --parallel 2 | {r['pool_seconds']:.1f} | {r['pool_seconds'] / 60:.2f} | 1.00x |",
+        f"| vmap ({len(r['groups'])} groups) | {r['vmap_seconds']:.1f} | "
+        f"{r['vmap_seconds'] / 60:.2f} | **{r['speedup']:.2f}x** |",
+        "",
+        f"Matmul rate (2048 x 2048 float32, best of 10, measured before the sweeps): "
+        f"{r['matmul_gflops']:.1f} GFLOP/s.",
+        "",
+        "| vmap group | runs | GFLOP per step | s in compiled steps | GFLOP/s | of matmul |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i, g in enumerate(r["groups"], 1):
+        lines.append(f"| {i} | {g['runs']} | {g['gflop_per_step']:.2f} | "
+                     f"{g['chunk_seconds']:.1f} | {g['gflops']:.1f} | "
+                     f"{g['gflops'] / r['matmul_gflops']:.2f} |")
+    lines += [
+        "",
+        f"Summary agreement (vmap against local, per variant and metric: |difference of the "
+        f"means| <= 2 standard errors of the difference, 3 seeds each): {n_ok} of "
+        f"{len(agree)} agree. Farthest: " + "; ".join(
+            f"{a['variant']} {a['metric']} {a['local']:.3g} vs {a['vmap']:.3g} "
+            f"(2 SE {a['two_se']:.3g})" for a in worst) + ".",
+        END,
+    ]
+    section = "\n".join(lines) + "\n"
+    old = open(path).read() if os.path.exists(path) else ""
+    if START in old and END in old:
+        text = old[:old.index(START)] + section.rstrip("\n") + old[old.index(END) + len(END):]
+    else:
+        text = old.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num_steps", type=int, default=None,
+                        help="steps per run (default: the sweep's 1,000)")
+    parser.add_argument("--workdir", default=None, help="where the two sweeps run")
+    parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    parser.add_argument("--json", default=os.path.join(HERE, "results", "sweep_vmap.json"))
+    parser.add_argument("--child", choices=("pool", "vmap"), help=argparse.SUPPRESS)
+    parser.add_argument("--child_out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        record = child(args.child, args.workdir, args.num_steps)
+        with open(args.child_out, "w") as f:
+            json.dump(record, f)
+        return
+
+    import jax
+
+    root = args.workdir or tempfile.mkdtemp(prefix="sweep_vmap_bench_")
+    cpu, cores = _cpu()
+    load_before = os.getloadavg()[0]
+    rate = matmul_rate()
+    print(f"matmul 2048^2 f32: {rate / 1e9:.1f} GFLOP/s; load {load_before:.1f}", flush=True)
+    pool_seconds, _ = _timed("pool", os.path.join(root, "pool"), args.num_steps)
+    print(f"local --parallel 2: {pool_seconds:.1f} s", flush=True)
+    vmap_seconds, vmap = _timed("vmap", os.path.join(root, "vmap"), args.num_steps)
+    print(f"vmap: {vmap_seconds:.1f} s ({pool_seconds / vmap_seconds:.2f}x)", flush=True)
+    load_after = os.getloadavg()[0]
+    flops = group_flops(args.num_steps)
+    groups = []
+    for g, f in zip(vmap["groups"], flops, strict=True):
+        steps = g["run_steps"] / g["runs"]
+        groups.append({**g, "gflop_per_step": f / 1e9,
+                       "gflops": f * steps / g["chunk_seconds"] / 1e9})
+    result = {
+        "date": time.strftime("%Y-%m-%d"), "jax": jax.__version__, "cpu": cpu, "cores": cores,
+        "num_steps": args.num_steps or 1000, "load_before": load_before,
+        "load_after": load_after, "matmul_gflops": rate / 1e9,
+        "pool_seconds": pool_seconds, "vmap_seconds": vmap_seconds,
+        "speedup": pool_seconds / vmap_seconds, "plan": vmap["plan"], "groups": groups,
+        "agreement": agreement(_summary(os.path.join(root, "pool")),
+                               _summary(os.path.join(root, "vmap"))),
+    }
+    for g in groups:
+        print(f"group of {g['runs']}: {g['gflops']:.1f} GFLOP/s = "
+              f"{g['gflops'] / result['matmul_gflops']:.2f} of matmul")
+    print(f"agreement: {sum(a['agrees'] for a in result['agreement'])} of "
+          f"{len(result['agreement'])} within 2 SE")
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=1)
+    write_section(result, args.out)
+    print(f"wrote {args.json} and the vmap-sweep section of {args.out}")
+
+
+if __name__ == "__main__":
+    main()

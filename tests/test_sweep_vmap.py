@@ -1,0 +1,180 @@
+"""The vmap sweep backend: a group of runs trained as one program equals the runs trained
+alone, resumes bit-exactly, groups by program shape and refuses data read on the host.
+
+Tolerances: parameters of a vmapped run match ``train_and_evaluate`` of the same config to
+1e-5 (absolute) after 10 steps (XLA batches the runs' products, so float rounding may
+differ; measured ~6e-8); logged losses to 1e-4 relative; a resumed group matches the group
+trained without a stop bit for bit.
+"""
+
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from gan_jax import (
+    checkpointing,
+    preemption,
+    runs,
+    state as state_lib,
+    sweep as sweep_lib,
+    sweep_vmap,
+    train,
+)
+from gan_jax.errors import ConfigError
+
+HERE = os.path.dirname(__file__)
+RING8 = os.path.abspath(os.path.join(HERE, "..", "experiments", "configs", "ring8.py"))
+STEPS = 10
+
+# Two losses, two D learning rates, a penalty weight and a clipping bound in one group.
+SWEEP = dict(
+    config=RING8,
+    overrides={"num_steps": STEPS, "batch_size": 32, "model.hidden": 16, "model.depth": 2,
+               "log_every": 5, "sample_every": 10, "checkpoint_every": 5, "eval_every": 10,
+               "num_toy_samples": 200, "progress_bar": False},
+    variants=[("nonsaturating", {"loss": "nonsaturating"}),
+              ("wasserstein+gp", {"loss": "wasserstein", "penalty": "gp",
+                                  "penalty_weight": 0.1, "optim.d.lr": 5e-4}),
+              ("wasserstein+clip", {"loss": "wasserstein", "clip_weights": 0.01})],
+    seeds=[0],
+)
+
+
+def _config(overrides):
+    config = runs.load_config(RING8)
+    sweep_lib.apply_overrides(config, overrides)
+    return config
+
+
+def _state(run):
+    config = _config(run["overrides"])
+    _, gan = runs.build(config)
+    template = state_lib.init_state(gan, config.seed)
+    ckpt = checkpointing.Checkpointer(os.path.join(run["workdir"], "checkpoints"), create=False)
+    state, meta = ckpt.restore_latest(template)
+    ckpt.close()
+    return state, int(meta["step"])
+
+
+def _rows(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _run(todo, logs=None):
+    reports = []
+    sweep_vmap.run_runs(RING8, todo, lambda i, run, record, error: reports.append(
+        (i, run["variant"], record, error)), (logs if logs is not None else []).append)
+    return reports
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory):
+    """The sweep trained by the vmap backend: (plan entries, reports, log lines)."""
+    root = str(tmp_path_factory.mktemp("vmap"))
+    todo = sweep_lib.plan(SWEEP, root)
+    logs = []
+    reports = _run(todo, logs)
+    return todo, reports, logs
+
+
+def test_plan_is_printed_and_every_run_reports_a_result_json(group):
+    todo, reports, logs = group
+    assert logs[0].startswith("vmap group 1: 3 runs (3 variants), data ring8, batch 32")
+    assert "optim.d.lr" in logs[0] and "loss (2 entries, lax.switch)" in logs[0]
+    assert "MiB state" in logs[0] and "vmap plan: 3 runs in 1 compiled groups" in logs[1]
+    assert sorted(i for i, *_ in reports) == [1, 2, 3]
+    for (_, variant, record, error), run in zip(sorted(reports, key=lambda r: r[0]), todo,
+                                                strict=True):
+        assert error == "" and variant == run["variant"]
+        with open(os.path.join(run["workdir"], "result.json")) as f:
+            assert json.load(f) == record
+        assert record["metrics"]["step"] == STEPS and record["overrides"] == run["overrides"]
+        assert record["run_seconds"] > 0
+        assert os.path.exists(os.path.join(run["workdir"], "run_seconds.json"))
+        assert os.path.exists(os.path.join(run["workdir"], "samples", "step_0000010.png"))
+
+
+def test_each_run_of_the_group_equals_the_run_trained_alone(group, tmp_path):
+    todo, _, _ = group
+    for run in todo:
+        alone = train.train_and_evaluate(_config(run["overrides"]),
+                                         str(tmp_path / run["variant"]))
+        vmapped, step = _state(run)
+        assert step == STEPS
+        for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(vmapped), strict=True):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-5)
+        rows_alone, rows_vmap = _rows(tmp_path / run["variant"]), _rows(run["workdir"])
+        assert [r["step"] for r in rows_vmap] == [r["step"] for r in rows_alone] == [5, 10]
+        for ra, rv in zip(rows_alone, rows_vmap, strict=True):
+            assert sorted(ra) == sorted(rv), run["variant"]  # the same metrics, penalty incl.
+            for key in ("d_loss", "g_loss", "d_real", "penalty"):
+                if key in ra:
+                    np.testing.assert_allclose(rv[key], ra[key], rtol=1e-4, atol=1e-6)
+        assert rows_vmap[-1]["eval_reference"] == rows_alone[-1]["eval_reference"]
+        assert ("penalty" in rows_vmap[-1]) == (run["variant"] == "wasserstein+gp")
+        assert os.path.isdir(os.path.join(run["workdir"], "best_checkpoint", str(STEPS)))
+
+
+def test_a_stopped_group_resumes_bit_exactly_and_an_uneven_one_catches_up(
+        group, tmp_path, monkeypatch):
+    todo_ref, _, _ = group
+    todo = sweep_lib.plan(SWEEP, str(tmp_path))
+    original = preemption.PreemptionWatcher.reached
+
+    def sigterm_at_5(self, step):
+        if step >= 5:
+            self.signal_name = "SIGTERM"
+        return original(self, step)
+
+    monkeypatch.setattr(preemption.PreemptionWatcher, "reached", sigterm_at_5)
+    with pytest.raises(sweep_lib.RunStopped, match="stopped at step 5"):
+        assert _run(todo) == []  # a stopped run is not reported
+    for run in todo:
+        assert _state(run)[1] == 5 and not os.path.exists(os.path.join(run["workdir"],
+                                                                       "result.json"))
+    monkeypatch.setattr(preemption.PreemptionWatcher, "reached", original)
+    assert all(error == "" for *_, error in _run(todo))
+    for run, ref in zip(todo, todo_ref, strict=True):
+        for a, b in zip(jax.tree.leaves(_state(ref)[0]), jax.tree.leaves(_state(run)[0]),
+                        strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert [r["step"] for r in _rows(run["workdir"])] == [5, 10]
+
+    # A SIGKILL while the group saved step 10: one run kept only its step-5 checkpoint.
+    late = todo[1]
+    shutil.rmtree(os.path.join(late["workdir"], "checkpoints", str(STEPS)))
+    os.remove(os.path.join(late["workdir"], "result.json"))
+    reports = _run([late])
+    assert [(i, v, e) for i, v, _, e in reports] == [(1, late["variant"], "")]
+    for a, b in zip(jax.tree.leaves(_state(todo_ref[1])[0]), jax.tree.leaves(_state(late)[0]),
+                    strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-6)
+    assert [r["step"] for r in _rows(late["workdir"])] == [5, 10]
+
+
+def test_groups_split_on_program_shape_only():
+    base = SWEEP["overrides"]
+    keys = {name: sweep_vmap.program_key(_config({**base, **fields})) for name, fields in [
+        ("ns", {"loss": "nonsaturating", "seed": 0}),
+        ("hinge_lr", {"loss": "hinge", "optim.g.lr": 3e-4, "optim.d.b1": 0.0, "seed": 4,
+                      "ema_decay": 0.0, "instance_noise": 0.1, "penalty": "r1"}),
+        ("n_disc", {"n_disc": 5}),
+        ("ema", {"ema_decay": 0.99}),
+        ("batch", {"batch_size": 64}),
+        ("schedule", {"optim.g.schedule": "linear"}),
+    ]}
+    assert keys["ns"] == keys["hinge_lr"]
+    assert len({keys[k] for k in ("ns", "n_disc", "ema", "batch", "schedule")}) == 5
+
+
+def test_data_read_on_the_host_is_refused_in_one_line(tmp_path):
+    todo = sweep_lib.plan({**SWEEP, "overrides": {**SWEEP["overrides"], "data.name": "mnist"},
+                           "variants": [("a", {})]}, str(tmp_path))
+    with pytest.raises(ConfigError, match="vmap backend trains toy mixtures.*--backend local"):
+        _run(todo)
+    assert not os.path.exists(todo[0]["workdir"])
