@@ -94,11 +94,11 @@ def group_flops(num_steps: int | None) -> list[float]:
     members, _ = sweep_vmap.load_members(os.path.abspath(sweep["config"]), todo)
     out = []
     for group in sweep_vmap.group_runs(members):
+        n = len(group)
         one = jax.eval_shape(lambda g=group: state_lib.init_state(g.gan, 0))
-        states = jax.tree.map(lambda x, n=len(group): jax.ShapeDtypeStruct((n, *x.shape),
-                                                                            x.dtype), one)
-        hp = {k: jax.ShapeDtypeStruct((len(group),), jnp.int32 if k.endswith("_index")
-                                      else jnp.float32) for k in group.varying}
+        states = jax.tree.map(lambda x, n=n: jax.ShapeDtypeStruct((n, *x.shape), x.dtype), one)
+        hp = {k: jax.ShapeDtypeStruct((n,), jnp.int32 if k.endswith("_index") else jnp.float32)
+              for k in group.varying}
         cost = sweep_vmap.make_chunk(group).lower(states, hp, 1).compile().cost_analysis()
         cost = cost[0] if isinstance(cost, list) else cost
         out.append(float(cost["flops"]))
