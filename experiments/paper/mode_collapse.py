@@ -9,8 +9,11 @@ and the reverse KL is that of the histogram of high-quality samples over the mod
 uniform one (gan_jax.eval.modes). Four training methods, each gan_jax's own:
 
 * ``nonsaturating``: the cross-entropy GAN with the -log D generator loss;
-* ``unrolled``: G looks through K = 5 unrolled D updates (Metz et al., ICLR 2017; K = 5 is
-  one of the settings of their mixture experiment);
+* ``unrolled``: G looks through K = 5 unrolled D updates (Metz et al., ICLR 2017) on the
+  settings below: the ``gan_jax`` protocol, not the papers'. Its grid-25 count (about 9 of 25)
+  is far from VEEGAN's 23.6 for this reason; ``experiments/paper/unrolled.py`` runs the
+  unrolled GAN on Metz et al.'s and VEEGAN's own protocols (``metz2017``, ``veegan2017``) and
+  says what closes the gap;
 * ``wgan_gp``: the Wasserstein critic with the two-sided gradient penalty, lambda = 0.1 and 5
   critic steps per G step (Gulrajani et al. 2017's settings for their toy mixtures);
 * ``r1``: the non-saturating GAN with R1, gamma = 0.1 (gamma/2 convention; Mescheder et al.

@@ -7,7 +7,9 @@ steps, which keep that command within ten minutes, the grid-25 generators still 
 mass between the modes (a few per cent of samples are high quality), so the counts of modes
 captured say little; this command trains each method for 10,000 G steps. Ring-8 is left out:
 its generators already settle on the modes at 1,000 steps. Run time: about 25 minutes on 2
-CPU cores, most of it the unrolled GAN and WGAN-GP's five critic steps.
+CPU cores, most of it the unrolled GAN and WGAN-GP's five critic steps. The unrolled GAN here
+runs on gan_jax's settings (the ``gan_jax`` protocol of ``experiments/paper/unrolled.py``,
+which also runs it on Metz et al.'s and VEEGAN's protocols).
 
     python -m experiments.paper.mode_collapse_long [--out DIR] [--quick]
 """
