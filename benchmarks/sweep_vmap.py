@@ -29,6 +29,7 @@ import json
 import math
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,15 @@ START, END = "<!-- vmap-sweep:start -->", "<!-- vmap-sweep:end -->"
 METRICS = ("modes_captured", "high_quality", "reverse_kl")
 
 
-def _sweep(num_steps: int | None):
+def _sweep(num_steps: int | None, subset: int = 0):
+    """The sweep, with ``num_steps`` steps per run; ``subset`` > 0 keeps its first
+    ``subset`` variants and its last one (a check of this script, 2 seeds)."""
     from gan_jax import runs
 
     sweep = runs.load_python_file(SWEEP, "get_sweep")
+    if subset:
+        sweep["variants"] = sweep["variants"][:subset] + sweep["variants"][-1:]
+        sweep["seeds"] = sweep["seeds"][:2]
     if num_steps:
         sweep["overrides"] = {**sweep["overrides"], "num_steps": num_steps,
                               "log_every": num_steps, "sample_every": num_steps,
@@ -52,7 +58,7 @@ def _sweep(num_steps: int | None):
     return sweep
 
 
-def child(backend: str, workdir: str, num_steps: int | None) -> dict:
+def child(backend: str, workdir: str, num_steps: int | None, subset: int = 0) -> dict:
     """One backend's sweep in this process; returns its timing record."""
     from gan_jax import host
 
@@ -60,7 +66,7 @@ def child(backend: str, workdir: str, num_steps: int | None) -> dict:
     host.retain_freed_memory()
     from gan_jax import sweep as sweep_lib
 
-    sweep = _sweep(num_steps)
+    sweep = _sweep(num_steps, subset)
     if backend == "pool":
         sweep_lib.run_sweep(sweep, workdir, parallel=2, log=lambda s: None)
         return {}
@@ -82,14 +88,14 @@ def child(backend: str, workdir: str, num_steps: int | None) -> dict:
     return {"plan": plan, "groups": stats}
 
 
-def group_flops(num_steps: int | None) -> list[float]:
+def group_flops(num_steps: int | None, subset: int = 0) -> list[float]:
     """FLOPs of one step of each vmap group (all its runs), from XLA's cost analysis."""
     import jax
     import jax.numpy as jnp
 
     from gan_jax import state as state_lib, sweep as sweep_lib, sweep_vmap
 
-    sweep = _sweep(num_steps)
+    sweep = _sweep(num_steps, subset)
     todo = sweep_lib.plan(sweep, tempfile.mkdtemp())
     members, _ = sweep_vmap.load_members(os.path.abspath(sweep["config"]), todo)
     out = []
@@ -105,33 +111,39 @@ def group_flops(num_steps: int | None) -> list[float]:
     return out
 
 
-def matmul_rate(n: int = 2048, rounds: int = 10) -> float:
-    """FLOP/s of an n x n float32 matmul (the best of ``rounds`` timed calls)."""
+def matmul_rate(n: int = 2048, rounds: int = 10) -> tuple[float, float]:
+    """FLOP/s of an n x n float32 matmul: per wall second (the best of ``rounds`` timed
+    calls) and per CPU second of this process (all ``rounds`` calls)."""
     import jax
     import jax.numpy as jnp
 
     a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
     f = jax.jit(lambda x: x @ x)
     f(a).block_until_ready()
-    best = math.inf
+    best, cpu = math.inf, time.process_time()
     for _ in range(rounds):
         t = time.perf_counter()
         f(a).block_until_ready()
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best
+    cpu = time.process_time() - cpu
+    return 2 * n**3 / best, 2 * n**3 * rounds / cpu
 
 
-def _timed(backend: str, workdir: str, num_steps: int | None) -> tuple[float, dict]:
+def _timed(backend: str, workdir: str, num_steps: int | None, subset: int
+           ) -> tuple[float, dict]:
+    os.makedirs(workdir)
     out = os.path.join(workdir, "child.json")
     command = [sys.executable, os.path.abspath(__file__), "--child", backend,
-               "--workdir", workdir, "--child_out", out]
+               "--workdir", workdir, "--child_out", out, "--subset", str(subset)]
     if num_steps:
         command += ["--num_steps", str(num_steps)]
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, check=True, cwd=ROOT)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with open(out) as f:
-        return seconds, json.load(f)
+        return seconds, {**json.load(f), "cpu_seconds": cpu}
 
 
 def _summary(workdir: str) -> dict[str, dict[str, list[float]]]:
@@ -185,22 +197,32 @@ def write_section(result: dict, path: str) -> None:
         f"({r['num_steps']} steps each), in fresh workdirs, each backend in its own process, "
         "one after the other; wall time from process start to the tables written.",
         "",
-        "| backend | wall s | s per run | speed-up |",
-        "| --- | ---: | ---: | ---: |",
-        f"| local --parallel 2 | {r['pool_seconds']:.1f} | {r['pool_seconds'] / 60:.2f} | 1.00x |",
-        f"| vmap ({len(r['groups'])} groups) | {r['vmap_seconds']:.1f} | "
-        f"{r['vmap_seconds'] / 60:.2f} | **{r['speedup']:.2f}x** |",
-        "",
-        f"Matmul rate (2048 x 2048 float32, best of 10, measured before the sweeps): "
-        f"{r['matmul_gflops']:.1f} GFLOP/s.",
-        "",
-        "| vmap group | runs | GFLOP per step | s in compiled steps | GFLOP/s | of matmul |",
+        "| backend | wall s | s per run | speed-up (wall) | CPU s | speed-up (CPU time) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| local --parallel 2 | {r['pool_seconds']:.1f} | {r['pool_seconds'] / 60:.2f} | "
+        f"1.00x | {r['pool_cpu_seconds']:.0f} | 1.00x |",
+        f"| vmap ({len(r['groups'])} groups) | {r['vmap_seconds']:.1f} | "
+        f"{r['vmap_seconds'] / 60:.2f} | **{r['speedup']:.2f}x** | "
+        f"{r['vmap_cpu_seconds']:.0f} | **{r['cpu_ratio']:.2f}x** |",
+        "",
+        "CPU seconds are user + system time of each backend's processes (workers included): "
+        "on a machine shared with other jobs they measure the work, which wall time does "
+        "only when the machine is free.",
+        "",
+        f"Matmul rate (2048 x 2048 float32, measured before the sweeps): "
+        f"{r['matmul_gflops']:.1f} GFLOP/s (best call), "
+        f"{r['matmul_gflop_per_cpu_second']:.1f} GFLOP per CPU second.",
+        "",
+        "| vmap group | runs | GFLOP per step | s in compiled steps | GFLOP/s | of matmul "
+        "| GFLOP per CPU s | of matmul |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for i, g in enumerate(r["groups"], 1):
         lines.append(f"| {i} | {g['runs']} | {g['gflop_per_step']:.2f} | "
                      f"{g['chunk_seconds']:.1f} | {g['gflops']:.1f} | "
-                     f"{g['gflops'] / r['matmul_gflops']:.2f} |")
+                     f"{g['gflops'] / r['matmul_gflops']:.2f} | "
+                     f"{g['gflop_per_cpu_second']:.1f} | "
+                     f"{g['gflop_per_cpu_second'] / r['matmul_gflop_per_cpu_second']:.2f} |")
     lines += [
         "",
         f"Summary agreement (vmap against local, per variant and metric: |difference of the "
@@ -227,11 +249,14 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where the two sweeps run")
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--json", default=os.path.join(HERE, "results", "sweep_vmap.json"))
+    parser.add_argument("--subset", type=int, default=0,
+                        help="check this script on the first SUBSET variants, the last "
+                             "one and 2 seeds (nothing is recorded)")
     parser.add_argument("--child", choices=("pool", "vmap"), help=argparse.SUPPRESS)
     parser.add_argument("--child_out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        record = child(args.child, args.workdir, args.num_steps)
+        record = child(args.child, args.workdir, args.num_steps, args.subset)
         with open(args.child_out, "w") as f:
             json.dump(record, f)
         return
@@ -241,33 +266,46 @@ def main() -> None:
     root = args.workdir or tempfile.mkdtemp(prefix="sweep_vmap_bench_")
     cpu, cores = _cpu()
     load_before = os.getloadavg()[0]
-    rate = matmul_rate()
-    print(f"matmul 2048^2 f32: {rate / 1e9:.1f} GFLOP/s; load {load_before:.1f}", flush=True)
-    pool_seconds, _ = _timed("pool", os.path.join(root, "pool"), args.num_steps)
+    rate, cpu_rate = matmul_rate()
+    print(f"matmul 2048^2 f32: {rate / 1e9:.1f} GFLOP/s ({cpu_rate / 1e9:.1f} per CPU second); "
+          f"load {load_before:.1f}", flush=True)
+    pool_seconds, pool = _timed("pool", os.path.join(root, "pool"), args.num_steps, args.subset)
     print(f"local --parallel 2: {pool_seconds:.1f} s", flush=True)
-    vmap_seconds, vmap = _timed("vmap", os.path.join(root, "vmap"), args.num_steps)
+    vmap_seconds, vmap = _timed("vmap", os.path.join(root, "vmap"), args.num_steps, args.subset)
     print(f"vmap: {vmap_seconds:.1f} s ({pool_seconds / vmap_seconds:.2f}x)", flush=True)
     load_after = os.getloadavg()[0]
-    flops = group_flops(args.num_steps)
+    flops = group_flops(args.num_steps, args.subset)
     groups = []
     for g, f in zip(vmap["groups"], flops, strict=True):
         steps = g["run_steps"] / g["runs"]
         groups.append({**g, "gflop_per_step": f / 1e9,
-                       "gflops": f * steps / g["chunk_seconds"] / 1e9})
+                       "gflops": f * steps / g["chunk_seconds"] / 1e9,
+                       "gflop_per_cpu_second": f * steps / g["chunk_cpu_seconds"] / 1e9})
     result = {
         "date": time.strftime("%Y-%m-%d"), "jax": jax.__version__, "cpu": cpu, "cores": cores,
         "num_steps": args.num_steps or 1000, "load_before": load_before,
         "load_after": load_after, "matmul_gflops": rate / 1e9,
+        "matmul_gflop_per_cpu_second": cpu_rate / 1e9,
         "pool_seconds": pool_seconds, "vmap_seconds": vmap_seconds,
-        "speedup": pool_seconds / vmap_seconds, "plan": vmap["plan"], "groups": groups,
+        "speedup": pool_seconds / vmap_seconds,
+        "pool_cpu_seconds": pool["cpu_seconds"], "vmap_cpu_seconds": vmap["cpu_seconds"],
+        "cpu_ratio": pool["cpu_seconds"] / vmap["cpu_seconds"],
+        "plan": vmap["plan"], "groups": groups,
         "agreement": agreement(_summary(os.path.join(root, "pool")),
                                _summary(os.path.join(root, "vmap"))),
     }
+    print(f"CPU seconds: pool {pool['cpu_seconds']:.0f}, vmap {vmap['cpu_seconds']:.0f} "
+          f"({result['cpu_ratio']:.2f}x)")
     for g in groups:
         print(f"group of {g['runs']}: {g['gflops']:.1f} GFLOP/s = "
-              f"{g['gflops'] / result['matmul_gflops']:.2f} of matmul")
+              f"{g['gflops'] / result['matmul_gflops']:.2f} of matmul; "
+              f"{g['gflop_per_cpu_second']:.1f} GFLOP per CPU second = "
+              f"{g['gflop_per_cpu_second'] / result['matmul_gflop_per_cpu_second']:.2f}")
     print(f"agreement: {sum(a['agrees'] for a in result['agreement'])} of "
           f"{len(result['agreement'])} within 2 SE")
+    if args.subset:
+        print(json.dumps(result, indent=1))
+        return
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)

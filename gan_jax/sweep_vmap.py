@@ -484,7 +484,8 @@ class _GroupRunner:
         self.group, self.log = group, log
         self.chunk = make_chunk(group)
         # Time in the compiled chunks (the first one compiles) and run-steps they made.
-        self.stats = {"runs": len(group), "chunk_seconds": 0.0, "run_steps": 0}
+        self.stats = {"runs": len(group), "chunk_seconds": 0.0, "chunk_cpu_seconds": 0.0,
+                      "run_steps": 0}
         self.generate = _generate(group.gan)
         self._discriminate = jax.jit(
             lambda p, s, x: jax.nn.sigmoid(group.gan.d_apply(p, s, x)))
@@ -531,7 +532,7 @@ class _GroupRunner:
                     ahead = [step_of[i] for i in active if step_of[i] > low]
                     stop = min([_next_stop(config, low), *ahead])
                     length = stop - low
-                    t0 = time.perf_counter()
+                    t0, cpu0 = time.perf_counter(), time.process_time()
                     if len(movers) == len(step_of):
                         states, metrics = self.chunk(states, hp_all, length)
                     else:  # catching up after an uneven resume
@@ -541,6 +542,7 @@ class _GroupRunner:
                         states = _put(states, movers, sub)
                     fetched = jax.device_get(metrics)
                     self.stats["chunk_seconds"] += time.perf_counter() - t0
+                    self.stats["chunk_cpu_seconds"] += time.process_time() - cpu0
                     self.stats["run_steps"] += length * len(movers)
                     for j, i in enumerate(movers):
                         step_of[i] = stop
@@ -699,8 +701,9 @@ def run_runs(config_path: str, todo: list[dict], report, log,
     or fails (i counts from 1 in ``todo``'s order); a SIGTERM/SIGINT saves the running
     group's checkpoints and raises :class:`gan_jax.sweep.RunStopped` (runs not finished are
     not reported, and later groups do not start). ``stats``, when given, receives one dict
-    per group trained: runs, seconds (the group's wall time), chunk_seconds (in the
-    compiled steps, compilation included) and run_steps (train steps summed over runs).
+    per group trained: runs, seconds (the group's wall time), chunk_seconds and
+    chunk_cpu_seconds (wall and CPU time of this process in the compiled steps,
+    compilation included) and run_steps (train steps summed over runs).
     """
     from gan_jax.compilation import use_compilation_cache
 
