@@ -385,7 +385,8 @@ def describe_plan(groups: Sequence[Group]) -> list[str]:
         variants = sorted({m.run["variant"] for m in group.members})
         c = group.config
         lines.append(
-            f"vmap group {g}: {len(group)} runs ({len(variants)} variants), "
+            f"vmap group {g}: {len(group)} runs ({len(variants)} "
+            f"variant{'s' if len(variants) > 1 else ''}), "
             f"data {c.data.name}, batch {c.batch_size}, n_disc {c.n_disc}, unroll "
             f"{c.unroll_steps}, {c.num_steps} steps; carried per run: "
             f"{', '.join(varying) or 'seed only'}; memory ~{_mib(state_bytes)} state + "
@@ -436,20 +437,20 @@ def _finite_rows(states) -> jax.Array:
 class _RunIO:
     """The outputs of one run of a group: writer, checkpointers, evaluation, best."""
 
-    def __init__(self, member: Member, start_step: int):
+    def __init__(self, member: Member):
         from gan_jax import train
 
         config = member.config
         self.member, self.config = member, config
         self.ckpt = checkpointing.Checkpointer(os.path.join(member.workdir, "checkpoints"),
                                                config.max_checkpoints)
-        self.start_step = start_step
+        self.start_step = 0  # set when a checkpoint is restored
         self.writer = MetricWriter(member.workdir)
         self.evaluation = (evaluate_lib.Evaluation(config, member.gan)
                            if config.eval_every else None)
         self.best_ckpt, self.best = train._open_best(config, member.workdir, self.evaluation)
         self.pending: list[dict[str, float]] = []
-        self.last_log_step = start_step
+        self.last_log_step = 0
         self.error: str | None = None
         n = (config.num_toy_samples if len(member.gan.data_shape) == 1
              else config.num_samples)
@@ -495,19 +496,16 @@ class _GroupRunner:
         for m in self.group.members:
             workdir_lib.check_workdir(m.config, m.workdir, restart=False)
             state = state_lib.init_state(m.gan, m.config.seed)
-            ckpt_dir = os.path.join(m.workdir, "checkpoints")
-            start = 0
-            if workdir_lib.has_checkpoints(m.workdir):
-                restored = checkpointing.Checkpointer(ckpt_dir, m.config.max_checkpoints
-                                                      ).restore_latest(state)
-                if restored is not None:
-                    state, meta = restored
-                    start = int(meta["step"])
-                    workdir_lib.truncate_metrics(m.workdir, start)
+            io = _RunIO(m)
+            restored = io.ckpt.restore_latest(state)
+            if restored is not None:
+                state, meta = restored
+                io.start_step = io.last_log_step = int(meta["step"])
+                workdir_lib.truncate_metrics(m.workdir, io.start_step)
             with open(os.path.join(m.workdir, "config.json"), "w") as f:
                 f.write(m.config.to_json(indent=2))
             states.append(state)
-            ios.append(_RunIO(m, start))
+            ios.append(io)
         stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
         return stacked, ios
 
