@@ -9,6 +9,7 @@
     gan-jax sample --workdir /tmp/default --num 64 --out /tmp/samples
     gan-jax features train mnist5k        # see gan_jax/eval/feature_net.py
     gan-jax features prepare inception    # see gan_jax/eval/inception_weights.py
+    gan-jax launch --backend slurm --nodes 2 --gpus_per_node 4 -- --config ... --workdir ...
 
 ``--config`` is an ml_collections config file (``path.py`` or ``path.py:arg``);
 any field can be overridden with ``--config.<field>=<value>``. A command line error (a
@@ -21,7 +22,9 @@ holds an earlier run, moving that run's outputs to ``workdir/previous_runs/``.
 
 Multi-process runs: set JAX_COORDINATOR_ADDRESS (host:port), JAX_NUM_PROCESSES
 and JAX_PROCESS_ID in each process's environment and start the same command;
-``jax.distributed`` is initialised from them before anything else touches JAX.
+``jax.distributed`` is initialised from them before anything else touches JAX. Under SLURM
+(``srun`` with several tasks, or ``gan-jax launch``, gan_jax/launch.py) nothing needs to be set:
+JAX reads the task's SLURM variables.
 """
 
 from __future__ import annotations
@@ -49,9 +52,21 @@ flags.DEFINE_bool("restart", False, "Start over in a workdir that holds an earli
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _slurm_tasks() -> int:
+    """The number of tasks of the SLURM job step this process runs in (0 outside one): the
+    variables JAX's SLURM detection reads are all set only inside ``srun``'s tasks."""
+    names = ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_NTASKS", "SLURM_PROCID",
+             "SLURM_LOCALID")
+    return int(os.environ["SLURM_NTASKS"]) if all(n in os.environ for n in names) else 0
+
+
 def _initialize_distributed() -> None:
     address = os.environ.get("JAX_COORDINATOR_ADDRESS")
     if not address:
+        if _slurm_tasks() > 1:
+            import jax
+
+            jax.distributed.initialize()  # coordinator, process count and id from SLURM
         return
     import jax
 
@@ -200,7 +215,7 @@ def main(argv) -> None:
 
 def run() -> None:
     """Console script ``gan-jax``: training, or the commands ``data prepare``, ``eval``,
-    ``sample``, ``features train`` and ``features prepare``."""
+    ``sample``, ``features train``, ``features prepare`` and ``launch``."""
     host.quiet_tensorflow()
     host.retain_freed_memory()
     if sys.argv[1:3] == ["data", "prepare"]:
@@ -215,6 +230,10 @@ def run() -> None:
         from gan_jax.eval import inception_weights
 
         sys.exit(inception_weights.main(sys.argv[3:]))
+    if sys.argv[1:2] == ["launch"]:
+        from gan_jax import launch
+
+        sys.exit(launch.main(sys.argv[2:]))
     if sys.argv[1:2] == ["features"]:
         from gan_jax.eval import feature_net
 

@@ -30,8 +30,23 @@ other from its checkpoint, so an interrupted sweep picks up where it stopped. A 
 * ``W/summary.png``: one horizontal bar chart per metric, variants side by side, bars at the
   mean with the std as error bars and each seed as a dot.
 
-``--parallel N`` runs N runs at a time, each in its own process (spawned, so every worker
-starts JAX afresh); the default runs them one after the other in this process.
+``--backend`` chooses where the runs train; every backend writes the same workdirs, result
+files, tables and plot, and a rerun skips finished runs whichever backend trained them:
+
+* ``local`` (default): in this process, one run after the other, or ``--parallel N`` runs at a
+  time, each in its own process (spawned, so every worker starts JAX afresh);
+* ``vmap``: runs that share one program shape trained together as one vmapped program
+  (``gan_jax/sweep_vmap.py``);
+* ``slurm``: one SLURM job per run (``--slurm_array``: one job array) through submitit, the
+  resources from the sweep file's ``slurm`` dict or the flags ``--partition --time --gpus
+  --cpus --mem``; a preempted or timed-out job saves a checkpoint and is requeued
+  (``gan_jax/cluster.py``);
+* ``ray``: one Ray task per run (``--cpus``, ``--gpus`` per run; the sweep file's ``ray``
+  dict), on the cluster at ``--ray_address`` or a local one; a run whose worker dies is retried
+  from its checkpoint.
+
+A run that fails is reported by name with the path of its log, the others go on, and the
+command exits with status 1 at the end.
 """
 
 from __future__ import annotations
@@ -201,21 +216,31 @@ def _describe(record: Mapping[str, Any], metrics: Sequence[str]) -> str:
     return f"{shown} ({record['run_seconds']:.1f} s)"
 
 
+BACKENDS = ("local", "vmap", "slurm", "ray")
+
+
 def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
-              log=print) -> list[dict[str, Any]]:
-    """Runs every unfinished run of ``sweep`` and writes the tables and the plot.
+              log=print, backend: str = "local", options=None) -> list[dict[str, Any]]:
+    """Runs every unfinished run of ``sweep`` on ``backend`` and writes the tables and the plot.
 
     Returns the raw rows (one dict per finished run: variant, seed, run_seconds, metrics).
     Runs that fail are reported and left out; the others still go into the tables. A run
-    stopped by SIGTERM or SIGINT (saved, resumable) stops the sweep: no further run starts,
-    the tables are written from the finished runs, and :class:`SweepStopped` is raised.
+    stopped by SIGTERM or SIGINT (saved, resumable) in this machine's processes (``local``,
+    ``vmap``) stops the sweep: no further run starts, the tables are written from the finished
+    runs, and :class:`SweepStopped` is raised. ``options``: the
+    :class:`gan_jax.cluster.SlurmOptions` or :class:`gan_jax.cluster.RayOptions` of those
+    backends (defaults where None).
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
     config_path = os.path.abspath(sweep["config"])
     runs = plan(sweep, workdir)
     metrics = list(sweep.get("metrics", ()))
     todo = [r for r in runs if _read_result(r["workdir"]) is None]
+    where = {"local": f"{max(parallel, 1)} at a time", "vmap": "vmapped in groups",
+             "slurm": "as SLURM jobs", "ray": "as Ray tasks"}[backend]
     log(f"sweep: {len(runs)} runs ({len(runs) - len(todo)} finished before), "
-        f"{len(todo)} to run, {max(parallel, 1)} at a time, in {workdir}")
+        f"{len(todo)} to run, {where}, in {workdir}")
     failures, reported = [], []
 
     def report(i: int, run: Mapping[str, Any], record, error: str) -> None:
@@ -229,7 +254,23 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
 
     start = time.perf_counter()
     stopped = None
-    if parallel <= 1:
+    if backend in ("slurm", "ray") and todo:
+        from gan_jax import cluster
+
+        cluster.require(backend)
+        if backend == "slurm":
+            options = options or cluster.slurm_options({}, {}, workdir)
+            cluster.run_slurm(config_path, todo, report, log, options)
+        else:
+            cluster.run_ray(config_path, todo, report, log, options or cluster.RayOptions())
+    elif backend == "vmap" and todo:
+        from gan_jax import sweep_vmap
+
+        try:
+            sweep_vmap.run_runs(config_path, todo, report, log)
+        except RunStopped as e:
+            stopped = str(e)
+    elif parallel <= 1:
         for i, run in enumerate(todo, 1):
             try:
                 report(i, run, *_run_safely(config_path, run["overrides"], run["workdir"]))
@@ -377,21 +418,69 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="sweep file defining get_sweep(), e.g. "
                              "experiments/sweeps/losses_ring8.py")
     parser.add_argument("--workdir", required=True, help="directory of the runs and tables")
-    parser.add_argument("--parallel", type=int, default=1, help="runs at a time (processes)")
+    parser.add_argument("--parallel", type=int, default=1,
+                        help="--backend local: runs at a time (processes)")
+    parser.add_argument("--backend", choices=BACKENDS, default="local",
+                        help="where the runs train: this machine's processes (local), vmapped "
+                             "groups in one process (vmap), SLURM jobs through submitit "
+                             "(slurm), Ray tasks (ray)")
+    cluster_flags = parser.add_argument_group(
+        "slurm and ray", "resources per run; a flag overrides the sweep file's slurm or ray "
+                         "dict")
+    cluster_flags.add_argument("--cpus", type=float, help="CPUs per run (default 1; ray: "
+                                                          "fractions allowed)")
+    cluster_flags.add_argument("--gpus", type=float, help="GPUs per run (default 0; ray: "
+                                                          "fractions allowed)")
+    cluster_flags.add_argument("--partition", help="slurm: partition")
+    cluster_flags.add_argument("--time", help="slurm: time limit per job, minutes or "
+                                              "[D-]H:MM:SS (default 60)")
+    cluster_flags.add_argument("--mem", help="slurm: memory per job, e.g. 16G")
+    cluster_flags.add_argument("--slurm_array", action="store_true", default=None,
+                               help="slurm: one job array instead of one job per run")
+    cluster_flags.add_argument("--submitit_cluster", choices=("slurm", "local"),
+                               help="slurm: 'local' runs the same jobs as processes of this "
+                                    "machine (submitit's LocalExecutor)")
+    cluster_flags.add_argument("--ray_address", help="ray: address of a running cluster "
+                                                     "(default: start a local one)")
+    cluster_flags.add_argument("--max_retries", type=int,
+                               help="ray: retries of a run whose worker died (default 3); "
+                                    "slurm: requeues after a time limit (default 3)")
     args = parser.parse_args(argv)
     host.quiet_tensorflow()
     host.retain_freed_memory()
+    from gan_jax import cluster
     from gan_jax.configs import ConfigError
 
+    workdir = os.path.abspath(args.workdir)
+    options = None
     try:
+        if args.backend != "local" and args.parallel != 1:
+            raise ValueError(f"--parallel applies to --backend local, not {args.backend}")
+        for flag, backends in (("cpus", "slurm ray"), ("gpus", "slurm ray"),
+                               ("max_retries", "slurm ray"), ("partition", "slurm"),
+                               ("time", "slurm"), ("mem", "slurm"), ("slurm_array", "slurm"),
+                               ("submitit_cluster", "slurm"), ("ray_address", "ray")):
+            if getattr(args, flag) is not None and args.backend not in backends.split():
+                raise ValueError(f"--{flag} applies to --backend {' or '.join(backends.split())}"
+                                 f", not {args.backend}")
+        cluster.require(args.backend)
         sweep = _runs().load_python_file(args.sweep, "get_sweep")
         variants_of(sweep)
+        if args.backend == "slurm":
+            options = cluster.slurm_options(sweep, {
+                "partition": args.partition, "time": args.time, "gpus": args.gpus,
+                "cpus": args.cpus, "mem": args.mem, "array": args.slurm_array,
+                "cluster": args.submitit_cluster, "max_num_timeout": args.max_retries},
+                workdir)
+        elif args.backend == "ray":
+            options = cluster.ray_options(sweep, {
+                "address": args.ray_address, "num_cpus": args.cpus, "num_gpus": args.gpus,
+                "max_retries": args.max_retries})
     except (OSError, ValueError, ConfigError) as e:
         print(f"gan-jax sweep: error: {e}", file=sys.stderr)
         return 2
-    workdir = os.path.abspath(args.workdir)
     try:
-        rows = run_sweep(sweep, workdir, args.parallel)
+        rows = run_sweep(sweep, workdir, args.parallel, backend=args.backend, options=options)
     except SweepStopped as e:
         print(f"gan-jax sweep: {e}", file=sys.stderr)
         return 1
