@@ -4,7 +4,8 @@
         -- --config experiments/configs/mnist_dcgan.py --workdir /shared/runs/mnist
 
 The arguments after ``--`` are those of a ``gan-jax`` training command; they are checked here
-(config file, ``--config.*`` overrides, required flags) before anything is submitted. The job
+(config file, ``--config.*`` overrides, required flags, the config against the job's number
+of devices and its data) before anything is submitted. The job
 runs ``nodes x tasks_per_node`` processes, one per GPU (``tasks_per_node`` defaults to
 ``gpus_per_node``, or 1 on CPU nodes). Each process initialises ``jax.distributed`` from the
 SLURM environment of its task: JAX's SLURM detection (``jax/_src/clusters/slurm_cluster.py``)
@@ -62,6 +63,22 @@ def absolute_paths(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def parse_training_flags(argv: Sequence[str]) -> None:
+    """gan-jax's flag parsing of the training arguments ``argv`` (one error line and exit 2 if
+    wrong). ml_collections finds the ``--config.*`` overrides in ``sys.argv``, so that holds
+    the training command while the flags are parsed. A second call in one process (tests)
+    parses afresh."""
+    from gan_jax import main
+
+    for name in [n for n in main.FLAGS if n.startswith("config.")]:
+        delattr(main.FLAGS, name)  # an earlier parse's override flags: defined again below
+    saved, sys.argv = sys.argv, ["gan-jax", *argv]
+    try:
+        main._parse_flags(sys.argv)
+    finally:
+        sys.argv = saved
+
+
 class TrainingJob(cluster.Resubmittable):
     """What each task of the launched job runs: ``gan-jax <argv>`` in this process.
 
@@ -80,7 +97,7 @@ class TrainingJob(cluster.Resubmittable):
         cluster._job_process_setup()
         from gan_jax import main, train
 
-        main._parse_flags(["gan-jax", *self.argv])
+        parse_training_flags(self.argv)
         config = main.FLAGS.config
         with cluster.Notice(sigterm_always=main._slurm_tasks() > 1) as notice:
             main._initialize_distributed()
@@ -159,9 +176,16 @@ def main(argv: Sequence[str]) -> int:
     from gan_jax import main as gan_jax_main
 
     train_args = absolute_paths(train_args)
-    gan_jax_main._parse_flags(["gan-jax", *train_args])  # one error line and exit 2 if wrong
+    parse_training_flags(train_args)
     workdir = os.path.abspath(gan_jax_main.FLAGS.workdir)
     tasks = args.tasks_per_node or max(args.gpus_per_node, 1)
+    from gan_jax import configs
+    from gan_jax.errors import ConfigError, DataError
+
+    try:  # one device per process, as JAX's SLURM detection sets it up
+        configs.validate(gan_jax_main.FLAGS.config, num_devices=args.nodes * tasks)
+    except (ConfigError, DataError) as e:
+        return fail(str(e))
     params = {"name": "gan_jax", "nodes": args.nodes, "tasks_per_node": tasks,
               "timeout_min": minutes, **extra}
     if args.gpus_per_node:

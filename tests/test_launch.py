@@ -12,6 +12,7 @@ test in test_reliability.py). The coordinator's port comes from ``JAX_COORDINATO
 JAX's detection reads in place of the port it derives from the job id.
 """
 
+import ast
 import os
 import pickle
 import socket
@@ -81,7 +82,8 @@ def train_args(workdir):
             "--config.model.depth=2", "--config.batch_size=32", "--config.num_steps=6",
             "--config.checkpoint_every=3", "--config.log_every=3",
             f"--config.sample_every={10**6}", "--config.num_toy_samples=100",
-            "--config.progress_bar=False", "--config.eval_every=0"]
+            "--config.progress_bar=False", "--config.eval_every=0",
+            "--config.best_metric=none"]
 
 
 @pytest.fixture
@@ -121,7 +123,7 @@ def test_launch_trains_over_two_slurm_tasks_what_one_process_with_two_devices_tr
     job = out.split("submitted SLURM job ")[1].split(":")[0]
     folder = workdir / "slurm"
     assert f"log of process 0: {folder}/{job}_0_log.out" in out
-    options = eval((fake_slurm / "sbatch_options").read_text())
+    options = ast.literal_eval((fake_slurm / "sbatch_options").read_text())
     assert (options["nodes"], options["ntasks-per-node"], options["time"]) == ("2", "1", "10")
     assert options["signal"] == "USR2@90"  # submitit's notice before the time limit
 
@@ -154,6 +156,11 @@ def test_launch_checks_the_training_arguments_before_submitting(tmp_path, fake_s
     assert not (fake_slurm / "sbatch_options").exists()
     assert launch.main(["--backend", "slurm", "--nodes", "2"]) == 2
     assert "no training arguments: put them after '--'" in capsys.readouterr().err
+    assert launch.main(["--backend", "slurm", "--nodes", "3", "--", *train_args(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "gan-jax launch: error: config.batch_size=32 is not divisible by the 3 devices; use a "
+        "multiple of 3\n")
+    assert not (fake_slurm / "sbatch_options").exists()
 
 
 def test_a_requeued_launch_resumes_rather_than_restarts():

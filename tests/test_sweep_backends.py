@@ -23,7 +23,7 @@ from gan_jax import cluster, sweep as sweep_lib
 HERE = os.path.dirname(__file__)
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 RING8 = os.path.abspath(os.path.join(HERE, "..", "experiments", "configs", "ring8.py"))
-STEPS, EVERY = 1500, 100
+STEPS, EVERY = 1500, 500
 
 
 def tiny_sweep():
