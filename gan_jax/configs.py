@@ -373,6 +373,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int | None = None):
     _check(config.batch_size % num_devices == 0,
            f"config.batch_size={config.batch_size} is not divisible by the {num_devices} "
            f"devices; use a multiple of {num_devices}")
+    pack = config.model.get("pack", 1)
+    if isinstance(pack, int) and not isinstance(pack, bool) and pack > 1:
+        _check(config.batch_size % (num_devices * pack) == 0,
+               f"config.batch_size={config.batch_size} on {num_devices} device(s) does not split "
+               f"into groups of config.model.pack={pack} on every device; use a multiple of "
+               f"{num_devices * pack}")
     try:
         hint = data_lib.expected_shape(config.data)
         if hint is not None:  # labels are not known before the build: assume some

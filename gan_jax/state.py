@@ -97,6 +97,9 @@ class GAN:
     unroll_steps: int = flax.struct.field(pytree_node=False, default=0)
     # DiffAugment policy of D's inputs (gan_jax/augment.py); () = none.
     augment: tuple[str, ...] = flax.struct.field(pytree_node=False, default=())
+    # Packing (config.model.pack; Lin et al. 2018): D scores groups of this many examples
+    # concatenated along the last axis (models.pack_examples); 1 = every example alone.
+    pack: int = flax.struct.field(pytree_node=False, default=1)
 
     def g_apply(self, params, batch_stats, z: jax.Array, y: jax.Array | None = None, *,
                 train: bool = False):
@@ -109,11 +112,27 @@ class GAN:
 
     def d_apply(self, params, batch_stats, x: jax.Array, y: jax.Array | None = None, *,
                 train: bool = False):
-        """D's raw scores [B] of examples x [B, *data_shape] and labels y [B].
+        """D's raw scores [B / pack] of examples x [B, *data_shape] and labels y [B].
 
-        ``train=False`` returns the scores; ``train=True`` returns (scores, new statistics).
+        With ``pack`` = m > 1 the m consecutive examples of each group are concatenated
+        (:meth:`pack_input`) and D scores the group. ``train=False`` returns the scores;
+        ``train=True`` returns (scores, new statistics).
         """
+        return self.d_apply_packed(params, batch_stats, *self.pack_input(x, y), train=train)
+
+    def d_apply_packed(self, params, batch_stats, x: jax.Array, y: jax.Array | None = None, *,
+                       train: bool = False):
+        """D's raw scores [P] of already packed examples x [P, *packed shape] (see d_apply)."""
         return _apply(self.discriminator, params, batch_stats, x, y, train)
+
+    def pack_input(self, x: jax.Array, y: jax.Array | None = None):
+        """(x, y) as D reads them: x [B, ..., C] -> [B / m, ..., m C] (groups of m consecutive
+        examples, along the feature axis of vectors or the channel axis of images) and y [B]
+        -> the first label of each group (packing needs an unconditional D, so D ignores
+        it). The identity for ``pack`` = 1."""
+        if self.pack == 1:
+            return x, y
+        return models.pack_examples(x, self.pack), (None if y is None else y[::self.pack])
 
     def draw_label(self, key: jax.Array) -> jax.Array:
         """One generated example's label (int32 []) from ``label_log_probs``."""
@@ -203,6 +222,7 @@ def make_gan(config: ml_collections.ConfigDict, spec, axis_name: str | None = "d
         instance_noise_steps=int(config.instance_noise_steps),
         unroll_steps=int(config.unroll_steps),
         augment=augment.parse_policy(config.diffaugment),
+        pack=models.pack_of(config.model),
     )
 
 
@@ -249,10 +269,10 @@ def init_state(gan: GAN, seed: int) -> GANState:
     root = jax.random.PRNGKey(seed)
     g_key, d_key = jax.random.split(jax.random.fold_in(root, 0x1A17))
     z = jnp.zeros((1, gan.latent_dim), jnp.float32)
-    x = jnp.zeros((1, *gan.data_shape), jnp.float32)
+    x = jnp.zeros((gan.pack, *gan.data_shape), jnp.float32)
     y = jnp.zeros((1,), jnp.int32) if gan.num_classes else None
     g_vars = gan.generator.init(g_key, z, y, train=False)
-    d_vars = gan.discriminator.init(d_key, x, y, train=False)
+    d_vars = gan.discriminator.init(d_key, gan.pack_input(x)[0], y, train=False)
     g_params, d_params = g_vars["params"], d_vars["params"]
     return GANState(
         step=jnp.zeros((), jnp.int32),

@@ -15,7 +15,10 @@ With ``check_vma=False`` the semantics are pmap's exactly.
 Batches are dicts: ``{"image": [n_disc, B, *shape]}`` plus ``"label": [n_disc, B]``
 int32 for labelled data; the players are called as ``G(z, y)`` and ``D(x, y)``
 (``gan.g_apply``/``gan.d_apply``), with y None for unlabelled data. The labels of
-generated examples are drawn inside the step.
+generated examples are drawn inside the step. With ``config.model.pack`` = m > 1 D scores
+groups of m consecutive examples (real with real, generated with generated; ``GAN.pack_input``),
+so its batch is B / m; each device packs its own share, which is the same grouping as on one
+device since the local batch is a multiple of m.
 
 Randomness: the key of step ``t`` is ``fold_in(root, t)``; each use within a
 step folds in a purpose id, and every latent vector, generated label or toy
@@ -140,17 +143,23 @@ def _uniform_draws(key: jax.Array, local_batch: int) -> penalties.Uniform:
 
 def _regularization(gan: GAN, d_params, stats, real: Example, fake: Example,
                     aux_key: jax.Array, d_index: jax.Array) -> tuple[jax.Array, Metrics]:
-    """The sum of the weighted regularisers and each one's term (what it adds to D's loss)."""
-    labels = {"real": real.get("label"), "fake": fake.get("label")}
+    """The sum of the weighted regularisers and each one's term (what it adds to D's loss).
+
+    With packing the regularisers see packed examples, as D does: an interpolate mixes a
+    real and a generated group, and a gradient norm is that of the whole group's input.
+    """
+    (real_x, real_y), (fake_x, fake_y) = (gan.pack_input(real["image"], real.get("label")),
+                                          gan.pack_input(fake["image"], fake.get("label")))
+    labels = {"real": real_y, "fake": fake_y}
 
     def d_fn(x, which="real"):
-        return gan.d_apply(d_params, stats, x, labels[which], train=True)[0]
+        return gan.d_apply_packed(d_params, stats, x, labels[which], train=True)[0]
 
-    uniform = _uniform_draws(jax.random.fold_in(aux_key, _PENALTY), real["image"].shape[0])
+    uniform = _uniform_draws(jax.random.fold_in(aux_key, _PENALTY), real_x.shape[0])
     total, terms = jnp.zeros((), jnp.float32), {}
     for reg in gan.regularizers:
         def term(reg=reg):
-            value = reg.fn(d_fn, real["image"], fake["image"], uniform, axis_name=AXIS)
+            value = reg.fn(d_fn, real_x, fake_x, uniform, axis_name=AXIS)
             return (reg.weight * reg.every) * value.astype(jnp.float32)
 
         if reg.every > 1:

@@ -70,7 +70,8 @@ class _Sampler:
         os.makedirs(self.dir, exist_ok=True)
         path = os.path.join(self.dir, f"step_{step:07d}.png")
         d_fn = None
-        if samples.shape[-1] == 1 and samples.ndim == 2 and not self.gan.num_classes:
+        if (samples.shape[-1] == 1 and samples.ndim == 2 and not self.gan.num_classes
+                and self.gan.pack == 1):  # a packed D scores groups, not points
             def d_fn(x):
                 return np.asarray(self._discriminate(state.d_params, state.d_batch_stats,
                                                      jnp.asarray(x, jnp.float32)))

@@ -77,6 +77,10 @@ def main(model: str):
         # ring8 drawn in the step, its components as labels; "mlp_concat" conditions on them.
         conditioning = "concat" if model == "mlp_concat" else "none"
         c.model = model_config("mlp", latent_dim=2, conditioning=conditioning)
+        if model == "mlp_pack":
+            # Packing: each device packs its own share (4 examples, 2 groups of 2); the
+            # gradient penalty draws its mixing weights per packed example.
+            c.model.pack, c.regularizers = 2, {"gp": 1.0}
         source = data.get(c.data)
         spec = source.spec
         batches = [None] * 3

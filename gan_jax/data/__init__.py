@@ -14,7 +14,8 @@ module branches on the kind of data. Every source has
 
 An example is a dict; ``"label"`` is present exactly when ``spec.num_classes`` is not
 None. The key ``"image"`` also holds a toy's vector. Registry (:data:`SOURCES`): the toy
-mixtures, ``folder`` (a folder of the user's images), ``emoji`` (the Twemoji set); any
+mixtures, ``folder`` (a folder of the user's images), ``emoji`` (the Twemoji set),
+``stacked_mnist`` (three MNIST digits per image, gan_jax/data/stacked_mnist.py); any
 other name is a TFDS dataset.
 """
 
@@ -61,6 +62,12 @@ def _emoji(data_config):
     return input_pipeline.EmojiSource(data_config)
 
 
+def _stacked_mnist(data_config):
+    from gan_jax.data import stacked_mnist
+
+    return stacked_mnist.StackedMnistSource(data_config)
+
+
 def _tfds(data_config):
     from gan_jax.data import input_pipeline
 
@@ -74,6 +81,7 @@ SOURCES: dict[str, Callable[[Any], Any]] = {
     "gauss1d": _toy,
     "folder": _folder,
     "emoji": _emoji,
+    "stacked_mnist": _stacked_mnist,
 }
 
 

@@ -14,6 +14,12 @@ Unconditional models accept ``y`` and ignore it. ``spec`` is the data source's
 is the mapped axis over which BatchNorm averages batch statistics (None outside
 shard_map). ``build`` raises ValueError (one line) for a shape or a conditioning the
 model cannot serve, so the config validator can stop before anything is compiled.
+
+One field belongs to every model: ``pack`` (default 1, and absent from a model group
+until set), the packing of Lin et al., "PacGAN: The power of two samples in generative
+adversarial networks", NeurIPS 2018. D then scores ``pack`` examples at once, concatenated
+along the last axis (:func:`pack_examples`); the step packs real with real and generated with
+generated (``GAN.pack_input``), so D's own layers are unchanged and take the wider input.
 """
 
 from __future__ import annotations
@@ -22,18 +28,45 @@ import difflib
 import inspect
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.data import Spec
-from gan_jax.models import dcgan, dcgan64, mlp
+from gan_jax.models import dcgan, dcgan64, mlp, pacgan
 
 # name -> build(spec, axis_name, **fields) -> (generator, discriminator).
 MODELS: dict[str, Callable] = {
     "mlp": mlp.build,
     "dcgan": dcgan.build,
     "dcgan64": dcgan64.build,
+    "pacgan_mlp": pacgan.build_mlp,
+    "pacgan_dcgan": pacgan.build_dcgan,
 }
+
+
+# Fields every model takes besides its build's: name -> default.
+GENERIC_FIELDS = {"pack": 1}
+
+
+def pack_examples(x: jax.Array, m: int) -> jax.Array:
+    """Groups of ``m`` consecutive examples, concatenated along the last axis.
+
+    ``x`` [B, ..., C] -> [B / m, ..., m C]: toy vectors [B, d] -> [B / m, m d], images
+    [B, H, W, C] -> [B / m, H, W, m C]; group g holds examples g m .. g m + m - 1, in order.
+    """
+    if m == 1:
+        return x
+    b = x.shape[0]
+    if b % m:
+        raise ValueError(f"a batch of {b} examples cannot be packed in groups of {m}")
+    grouped = jnp.moveaxis(x.reshape(b // m, m, *x.shape[1:]), 1, -2)
+    return grouped.reshape(b // m, *x.shape[1:-1], m * x.shape[-1])
+
+
+def pack_of(model_config) -> int:
+    """``config.model.pack`` (1 when the group does not set it)."""
+    return int(model_config.get("pack", GENERIC_FIELDS["pack"]))
 
 
 def _unknown_model(name) -> ValueError:
@@ -52,7 +85,7 @@ def fields(name: str) -> dict[str, inspect.Parameter]:
 def model_config(name: str, **values) -> ml_collections.ConfigDict:
     """``config.model`` for model ``name``: every field with its default, then ``values``."""
     known = fields(name)
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(set(values) - set(known) - set(GENERIC_FIELDS))
     if unknown:
         raise ValueError(f"model {name!r} has no field {unknown[0]!r}; its fields: "
                          + ", ".join(known))
@@ -76,7 +109,8 @@ def build_models(model_config, spec, axis_name: str | None = None,
     """
     name = model_config.name
     known = fields(name)
-    given = {k: v for k, v in model_config.items() if k != "name"}
+    given = {k: v for k, v in model_config.items() if k != "name" and k not in GENERIC_FIELDS}
+    _check_pack(model_config.get("pack", 1), given.get("conditioning", "none"))
     for key in given:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -92,6 +126,14 @@ def build_models(model_config, spec, axis_name: str | None = None,
     generator, discriminator = MODELS[name](_as_spec(spec), axis_name, **given)
     dtype = jnp.dtype(compute_dtype)
     return generator.clone(dtype=dtype), discriminator.clone(dtype=dtype)
+
+
+def _check_pack(pack, conditioning) -> None:
+    """``pack`` must be a positive integer, and > 1 only with an unconditional D."""
+    _check_type("pack", pack, GENERIC_FIELDS["pack"])
+    if pack > 1 and conditioning != "none":
+        raise ValueError(f"config.model.pack={pack} packs examples of different labels; it "
+                         f"needs config.model.conditioning='none' (got {conditioning!r})")
 
 
 def _check_type(key: str, value, default) -> None:
@@ -126,4 +168,5 @@ def migrate_saved(model: dict) -> dict:
     if model.get("name") not in MODELS:
         return model
     known = fields(model["name"])
-    return {k: v for k, v in model.items() if k == "name" or k in known}
+    return {k: v for k, v in model.items()
+            if k == "name" or k in known or k in GENERIC_FIELDS}
