@@ -201,9 +201,10 @@ class Notice:
     raises SIGTERM, so the step in progress finishes, a checkpoint is written and training
     returns; the caller then calls :meth:`requeue`, which runs submitit's own handler (the
     callable's ``checkpoint()``, the requeue, the exit). Outside training (starting up, or
-    after it) nothing is lost by requeueing at once, and submitit's handler runs directly. With
-    ``sigterm_always`` (several processes under ``jax.distributed``, whose preemption service
-    catches SIGTERM in C++) the notice always raises SIGTERM.
+    after it) nothing is lost by requeueing at once, and submitit's handler runs directly. Set
+    ``sigterm_always`` once ``jax.distributed`` is initialised in several processes: its
+    preemption service catches SIGTERM in C++ (Python's handlers no longer tell whether
+    training watches), and from then on the notice always raises SIGTERM.
     """
 
     def __init__(self, sigterm_always: bool = False):

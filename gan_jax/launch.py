@@ -99,8 +99,10 @@ class TrainingJob(cluster.Resubmittable):
 
         parse_training_flags(self.argv)
         config = main.FLAGS.config
-        with cluster.Notice(sigterm_always=main._slurm_tasks() > 1) as notice:
+        with cluster.Notice() as notice:
             main._initialize_distributed()
+            # From here JAX's preemption service catches SIGTERM in every process.
+            notice.sigterm_always = main._slurm_tasks() > 1
             state = train.train_and_evaluate(config, main.FLAGS.workdir,
                                              restart=main.FLAGS.restart)
             reached = int(state.step)
