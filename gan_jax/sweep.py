@@ -9,7 +9,9 @@ A sweep file (``experiments/sweeps/*.py``) defines ``get_sweep()`` returning a d
   ``field=value,field=value``;
 * ``seeds``: a list of ints (``config.seed`` of each run);
 * ``metrics``: the metric names shown in the tables and the plot (optional; default every
-  metric of the final row).
+  metric of the final row);
+* ``slurm``, ``ray``: the resources of those backends (optional; see below and
+  ``gan_jax/cluster.py``), e.g. ``slurm={"partition": "gpu", "time": "1:00:00", "gpus": 1}``.
 
 Command::
 

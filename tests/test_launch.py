@@ -163,6 +163,20 @@ def test_launch_checks_the_training_arguments_before_submitting(tmp_path, fake_s
     assert not (fake_slurm / "sbatch_options").exists()
 
 
+def test_gan_jax_launch_without_sbatch_is_one_line(tmp_path, monkeypatch, capsys):
+    from gan_jax import cluster, main
+
+    monkeypatch.setattr(cluster, "_which", lambda program: None)
+    monkeypatch.setattr(sys, "argv", ["gan-jax", "launch", "--backend", "slurm", "--nodes", "2",
+                                      "--", *train_args(tmp_path)])
+    with pytest.raises(SystemExit) as info:
+        main.run()
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        "gan-jax launch: error: --backend slurm needs SLURM's sbatch on PATH (run gan-jax "
+        "launch on a login node of the cluster)\n")
+
+
 def test_a_requeued_launch_resumes_rather_than_restarts():
     job = launch.TrainingJob(["--config=x.py", "--workdir=/w", "--restart"])
     requeued = job.checkpoint()
