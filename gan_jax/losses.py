@@ -571,3 +571,32 @@ def get_objective(name: str) -> Objective:
     except KeyError:
         raise ValueError(f"unknown loss {name!r} (config.loss); allowed: "
                          + ", ".join(sorted(LOSSES))) from None
+
+
+# --- AC-GAN's class terms ------------------------------------------------------------------
+# Odena, Olah & Shlens, "Conditional Image Synthesis with Auxiliary Classifier GANs" (ICML
+# 2017), Sec. 3: D maximises L_S + L_C and G maximises L_C - L_S, where L_C is the
+# log-likelihood of the correct class of real and generated images under D's auxiliary
+# classifier. Written as losses to minimise, on top of any adversarial objective above (whose
+# term stands for L_S): D adds w (CE(real) + CE(fake)), G adds w CE(fake).
+
+
+def class_cross_entropy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean cross-entropy -log softmax(class_logits)[label] of logits [B, K], labels [B] int."""
+    log_probs = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
+    picked = jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=-1)
+    return -jnp.mean(picked)
+
+
+def acgan_d_term(real_class_logits: jax.Array, real_labels: jax.Array,
+                 fake_class_logits: jax.Array, fake_labels: jax.Array,
+                 weight: float) -> jax.Array:
+    """What AC-GAN adds to D's loss: ``weight * (CE(real, y_real) + CE(fake, y_fake))``."""
+    return weight * (class_cross_entropy(real_class_logits, real_labels)
+                     + class_cross_entropy(fake_class_logits, fake_labels))
+
+
+def acgan_g_term(fake_class_logits: jax.Array, fake_labels: jax.Array,
+                 weight: float) -> jax.Array:
+    """What AC-GAN adds to G's loss: ``weight * CE(fake, y_fake)``, the requested labels."""
+    return weight * class_cross_entropy(fake_class_logits, fake_labels)

@@ -38,7 +38,8 @@ import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import augment, penalties
+from gan_jax import augment, losses, penalties
+from gan_jax.models.conditioning import acgan_weight, apply_with_class_logits
 from gan_jax.sharding import (  # noqa: F401  (the mesh helpers, re-exported for callers)
     AXIS,
     BATCH_SPEC,
@@ -181,15 +182,27 @@ def d_loss_terms(gan: GAN, d_params, d_batch_stats, real: Example, fake: Example
     each only when configured), and the regularisers see them as D does. ``d_index``
     counts D updates (lazy regularisers run when it is a multiple of their period).
     Returns ``(total, (batch_stats, real_logits, fake_logits, d_loss, (penalty, terms)))``;
-    the regularisers' own forward passes of D do not change the batch statistics.
+    the regularisers' own forward passes of D do not change the batch statistics. For an
+    AC-GAN discriminator ``d_loss`` includes the weighted class terms
+    (``losses.acgan_d_term``); the objective and the regularisers read the scores only.
     """
     real = {**real, "image": _d_input(gan, real["image"], aux_key, step, "real")}
     fake = {**fake, "image": _d_input(gan, fake["image"], aux_key, step, "fake")}
-    real_logits, stats = gan.d_apply(d_params, d_batch_stats, real["image"], real.get("label"),
-                                     train=True)
-    fake_logits, stats = gan.d_apply(d_params, stats, fake["image"], fake.get("label"),
-                                     train=True)
-    loss = gan.objective.d_loss(real_logits, fake_logits)
+    weight = acgan_weight(gan.discriminator)
+    if weight:
+        real_logits, real_classes, stats = apply_with_class_logits(
+            gan.discriminator, d_params, d_batch_stats, real["image"], real["label"])
+        fake_logits, fake_classes, stats = apply_with_class_logits(
+            gan.discriminator, d_params, stats, fake["image"], fake["label"])
+        class_term = losses.acgan_d_term(real_classes, real["label"], fake_classes,
+                                         fake["label"], weight)
+    else:
+        real_logits, stats = gan.d_apply(d_params, d_batch_stats, real["image"],
+                                         real.get("label"), train=True)
+        fake_logits, stats = gan.d_apply(d_params, stats, fake["image"], fake.get("label"),
+                                         train=True)
+        class_term = 0.0
+    loss = gan.objective.d_loss(real_logits, fake_logits) + class_term
     penalty, terms = _regularization(gan, d_params, stats, real, fake, aux_key,
                                      jnp.asarray(d_index))
     return loss + penalty, (stats, real_logits, fake_logits, loss, (penalty, terms))
@@ -292,8 +305,15 @@ def g_loss_fn(gan: GAN, state: GANState, g_params, z: jax.Array, y: jax.Array | 
         noisy_real = _d_input(gan, real["image"], aux_key, state.step, "real")
         real_logits = gan.d_apply(d_params, d_stats, noisy_real, real.get("label"),
                                   train=True)[0]
-    fake_logits = gan.d_apply(d_params, d_stats, fake_x, y, train=True)[0]
-    return gan.objective.g_loss(real_logits, fake_logits), g_stats
+    weight = acgan_weight(gan.discriminator)
+    if weight:
+        # AC-GAN: G also makes D's classifier assign the requested labels.
+        fake_logits, fake_classes, _ = apply_with_class_logits(gan.discriminator, d_params,
+                                                               d_stats, fake_x, y)
+        class_term = losses.acgan_g_term(fake_classes, y, weight)
+    else:
+        fake_logits, class_term = gan.d_apply(d_params, d_stats, fake_x, y, train=True)[0], 0.0
+    return gan.objective.g_loss(real_logits, fake_logits) + class_term, g_stats
 
 
 def g_step(gan: GAN, state: GANState, key: jax.Array, local_batch: int,

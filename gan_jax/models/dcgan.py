@@ -28,7 +28,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.conditioning import conditioning_classes, label_planes, with_label
+from gan_jax.models.conditioning import (
+    check_acgan_weight,
+    conditioning_classes,
+    label_planes,
+    sow_class_logits,
+    with_label,
+)
 from gan_jax.models.layers import (
     PatchConv,
     PhaseConvTranspose,
@@ -120,9 +126,11 @@ class DCGANDiscriminator(nn.Module):
     dtype: Any = jnp.float32                # compute dtype of the layers; scores float32
     # "none"; "concat": one-hot label planes appended to the image's channels;
     # "projection": D(x, y) = w . phi(x) + embed(y) . phi(x) (Miyato & Koyama 2018), phi(x)
-    # the 1024-d last hidden layer.
+    # the 1024-d last hidden layer; "acgan": the score ignores y and K class logits of
+    # phi(x) are sown (conditioning.sow_class_logits; Odena et al. 2017).
     conditioning: str = "none"
     num_classes: int = 0
+    acgan_weight: float = 0.0               # > 0 exactly for "acgan" (the class terms' weight)
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *,
@@ -148,22 +156,27 @@ class DCGANDiscriminator(nn.Module):
             embed = nn.Embed(self.num_classes, h.shape[-1], embedding_init=_init,
                              name="projection")(y)
             out = out + jnp.sum(embed.astype(h.dtype) * h, axis=-1)
+        if self.conditioning == "acgan":
+            sow_class_logits(self, h, self.num_classes, kernel_init=_init, dtype=dt)
         return out.astype(jnp.float32)
 
 
 # conditioning -> (G's, D's).
 CONDITIONINGS = {"none": ("none", "none"), "concat": ("concat", "concat"),
-                 "cbn+projection": ("cbn", "projection")}
+                 "cbn+projection": ("cbn", "projection"), "acgan": ("concat", "acgan")}
 
 
 def build(spec, axis_name, *, latent_dim: int = 64, spectral_norm: bool = False,
-          conditioning: str = "none"):
+          conditioning: str = "none", acgan_weight: float = 1.0):
     """The DCGAN pair for square images whose side is divisible by 4 (registry ``dcgan``).
 
     ``spectral_norm`` applies to D. ``conditioning``: "none" (G and D accept labels and
     ignore them), "concat" (the one-hot label appended to z and, as constant planes, to the
     image's channels: Mirza & Osindero 2014) or "cbn+projection" (conditional batch norm in
-    G, a projection discriminator: Miyato & Koyama 2018).
+    G, a projection discriminator: Miyato & Koyama 2018) or "acgan" (the one-hot label
+    appended to z, an unconditional D score and an auxiliary classifier of K logits on D's
+    last hidden layer, whose cross-entropy terms enter both losses with weight
+    ``acgan_weight``: Odena et al. 2017).
     """
     del latent_dim  # G takes any latent size
     shape = tuple(spec.shape)
@@ -172,7 +185,8 @@ def build(spec, axis_name, *, latent_dim: int = 64, spectral_norm: bool = False,
                          f"by 4, got data shape {shape}")
     k = conditioning_classes(conditioning, spec, tuple(CONDITIONINGS), "dcgan")
     g_cond, d_cond = CONDITIONINGS[conditioning]
+    weight = check_acgan_weight(conditioning, acgan_weight)
     return (DCGANGenerator(output_shape=shape, axis_name=axis_name, conditioning=g_cond,
                            num_classes=k),
             DCGANDiscriminator(axis_name=axis_name, spectral_norm=spectral_norm,
-                               conditioning=d_cond, num_classes=k))
+                               conditioning=d_cond, num_classes=k, acgan_weight=weight))

@@ -26,6 +26,11 @@ dense 16,384). With f = 64 (the course homework's generator) G has 5,142,080.
 The wide deconvolutions are :class:`~gan_jax.models.layers.PhaseConvTranspose` and the
 last one :class:`~gan_jax.models.layers.SubPixelConvTranspose`: both compute exactly
 ``nn.ConvTranspose(..., padding="SAME")`` with its parameters, faster on XLA:CPU.
+
+Conditioning: "none", or "acgan" (Odena et al. 2017): the one-hot label appended to z
+(G's dense layer takes latent + K inputs), D's score unconditional and an auxiliary
+dense layer from D's flattened last features [4 * 4 * 8f] to K class logits
+(:func:`~gan_jax.models.conditioning.sow_class_logits`).
 """
 
 from __future__ import annotations
@@ -36,7 +41,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.conditioning import conditioning_classes
+from gan_jax.models.conditioning import (
+    check_acgan_weight,
+    conditioning_classes,
+    sow_class_logits,
+    with_label,
+)
 from gan_jax.models.layers import PhaseConvTranspose, SubPixelConvTranspose, sn_layer
 
 _init = nn.initializers.normal(0.02)
@@ -59,12 +69,13 @@ class DCGAN64Generator(nn.Module):
     f: int = 128
     axis_name: str | None = None
     dtype: Any = jnp.float32
+    num_classes: int = 0    # > 0: the one-hot label is appended to z (AC-GAN)
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *,
                  train: bool = True) -> jax.Array:
-        del y  # unconditional
         f, dt = self.f, self.dtype
+        z = with_label(z, y, self.num_classes)
         h = nn.Dense(4 * 4 * 8 * f, use_bias=False, kernel_init=_init, dtype=dt)(z)
         h = nn.relu(_batch_norm(train, self.axis_name)(h)).reshape(-1, 4, 4, 8 * f)
         for width in (4 * f, 2 * f, f):
@@ -86,11 +97,13 @@ class DCGAN64Discriminator(nn.Module):
     axis_name: str | None = None
     spectral_norm: bool = False
     dtype: Any = jnp.float32
+    acgan_classes: int = 0     # > 0: AC-GAN's K class logits of the last features
+    acgan_weight: float = 0.0  # > 0 exactly when acgan_classes > 0
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *,
                  train: bool = True) -> jax.Array:
-        del y  # unconditional
+        del y  # the score is unconditional
         f, sn, dt = self.f, self.spectral_norm, self.dtype
         for i, width in enumerate((f, 2 * f, 4 * f, 8 * f)):
             conv = nn.Conv(width, (5, 5), strides=(2, 2), padding="SAME", use_bias=False,
@@ -100,22 +113,28 @@ class DCGAN64Discriminator(nn.Module):
                 x = _batch_norm(train, self.axis_name)(x)
             x = nn.leaky_relu(x, 0.2)
         x = x.reshape(x.shape[0], -1)
+        if self.acgan_classes:
+            sow_class_logits(self, x, self.acgan_classes, use_bias=False, kernel_init=_init,
+                             dtype=dt)
         out = sn_layer(nn.Dense(1, use_bias=False, kernel_init=_init, dtype=dt), x, train, sn)
         return out[..., 0].astype(jnp.float32)
 
 
 def build(spec, axis_name, *, latent_dim: int = 100, f: int = 128,
-          spectral_norm: bool = False, conditioning: str = "none"):
+          spectral_norm: bool = False, conditioning: str = "none", acgan_weight: float = 1.0):
     """Radford et al.'s DCGAN for 64x64 images with 1 or 3 channels (registry ``dcgan64``).
 
     ``f``: G's last and D's first number of filters (128 in the paper's faces model);
-    ``spectral_norm`` applies to D; the only ``conditioning`` is "none".
+    ``spectral_norm`` applies to D; ``conditioning`` is "none" or "acgan" (``acgan_weight``:
+    the weight of the class terms in both losses).
     """
     del latent_dim  # G takes any latent size
     shape = tuple(spec.shape)
     if shape not in ((64, 64, 1), (64, 64, 3)):
         raise ValueError("config.model.name='dcgan64' needs 64x64 images with 1 or 3 "
                          f"channels, got data shape {shape} (set config.data.resolution=64)")
-    conditioning_classes(conditioning, spec, ("none",), "dcgan64")
-    return (DCGAN64Generator(channels=shape[2], f=f, axis_name=axis_name),
-            DCGAN64Discriminator(f=f, axis_name=axis_name, spectral_norm=spectral_norm))
+    k = conditioning_classes(conditioning, spec, ("none", "acgan"), "dcgan64")
+    weight = check_acgan_weight(conditioning, acgan_weight)
+    return (DCGAN64Generator(channels=shape[2], f=f, axis_name=axis_name, num_classes=k),
+            DCGAN64Discriminator(f=f, axis_name=axis_name, spectral_norm=spectral_norm,
+                                 acgan_classes=k, acgan_weight=weight))

@@ -7,7 +7,10 @@ unbounded score per sample [B].
 Conditioning (``conditioning="concat"``, the conditional GAN of Mirza & Osindero,
 "Conditional Generative Adversarial Nets", 2014): the one-hot label [B, K] is
 concatenated to z at G's input and to x at D's input. With ``"none"`` the label is
-ignored and the parameter trees are those of the unconditional networks.
+ignored and the parameter trees are those of the unconditional networks. ``"acgan"``
+(Odena et al. 2017): G as with "concat"; D's score ignores the label and an auxiliary
+dense layer maps D's last hidden layer to K class logits
+(:func:`~gan_jax.models.conditioning.sow_class_logits`).
 """
 
 from __future__ import annotations
@@ -18,10 +21,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models.conditioning import conditioning_classes, with_label
+from gan_jax.models.conditioning import (
+    check_acgan_weight,
+    conditioning_classes,
+    sow_class_logits,
+    with_label,
+)
 from gan_jax.models.layers import sn_layer
 
-CONDITIONINGS = ("none", "concat")
+CONDITIONINGS = ("none", "concat", "acgan")
 
 
 
@@ -57,6 +65,8 @@ class MLPDiscriminator(nn.Module):
     spectral_norm: bool = False
     num_classes: int = 0    # > 0: the one-hot label is concatenated to x
     dtype: Any = jnp.float32  # compute dtype of the layers; scores float32
+    acgan_classes: int = 0  # > 0: AC-GAN's K class logits of the last hidden layer
+    acgan_weight: float = 0.0  # > 0 exactly when acgan_classes > 0
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *,
@@ -64,22 +74,28 @@ class MLPDiscriminator(nn.Module):
         h, sn, dt = with_label(x, y, self.num_classes), self.spectral_norm, self.dtype
         for _ in range(self.depth):
             h = nn.leaky_relu(sn_layer(nn.Dense(self.hidden, dtype=dt), h, train, sn), 0.2)
+        if self.acgan_classes:
+            sow_class_logits(self, h, self.acgan_classes, dtype=dt)
         return sn_layer(nn.Dense(1, dtype=dt), h, train, sn)[..., 0].astype(jnp.float32)
 
 
 def build(spec, axis_name, *, latent_dim: int = 2, hidden: int = 128, depth: int = 3,
-          spectral_norm: bool = False, conditioning: str = "none"):
+          spectral_norm: bool = False, conditioning: str = "none", acgan_weight: float = 1.0):
     """The toy MLP pair for vectors of ``spec.shape`` = (d,) (registry entry ``mlp``).
 
-    ``spectral_norm`` applies to D; ``conditioning`` is "none" or "concat".
+    ``spectral_norm`` applies to D; ``conditioning`` is "none", "concat" or "acgan"
+    (``acgan_weight``: the weight of the class terms in both losses).
     """
     del axis_name, latent_dim  # no batch norm; G takes any latent size
     if len(spec.shape) != 1:
         raise ValueError(f"config.model.name='mlp' needs flat vectors (toy data), got data "
                          f"shape {tuple(spec.shape)}; use config.model.name='dcgan' for images")
     num_classes = conditioning_classes(conditioning, spec, CONDITIONINGS, "mlp")
+    weight = check_acgan_weight(conditioning, acgan_weight)
+    acgan = conditioning == "acgan"
     return (MLPGenerator(out_dim=spec.shape[0], hidden=hidden, depth=depth,
                          num_classes=num_classes),
             MLPDiscriminator(hidden=hidden, depth=depth, spectral_norm=spectral_norm,
-                             num_classes=num_classes))
+                             num_classes=0 if acgan else num_classes,
+                             acgan_classes=num_classes if acgan else 0, acgan_weight=weight))
 
