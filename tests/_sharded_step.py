@@ -74,8 +74,9 @@ def main(model: str):
                    for _ in range(3)]
         sampler = None
     else:
-        # ring8 drawn in the step, its components as labels; "mlp_concat" conditions on them.
-        conditioning = "concat" if model == "mlp_concat" else "none"
+        # ring8 drawn in the step, its components as labels; "mlp_concat" conditions on them,
+        # "mlp_acgan" adds AC-GAN's class terms (D's classifier on real and generated labels).
+        conditioning = {"mlp_concat": "concat", "mlp_acgan": "acgan"}.get(model, "none")
         c.model = model_config("mlp", latent_dim=2, conditioning=conditioning)
         if model == "mlp_pack":
             # Packing: each device packs its own share (4 examples, 2 groups of 2); the
