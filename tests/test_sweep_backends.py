@@ -68,7 +68,7 @@ def training_pid(run_workdir):
 
 def signal_mid_run(run_workdir, signum, sent, timeout=240):
     """Once the run's first checkpoint is written, sends ``signum`` to its training process
-    (while more than 1,000 steps are still to go); appends the step reached to ``sent``."""
+    (while 1,000 steps are still to go); appends the pid signalled to ``sent``."""
     first = os.path.join(run_workdir, "checkpoints", str(EVERY))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -230,7 +230,7 @@ def test_flags_of_another_backend_are_refused(tmp_path, capsys):
 
 
 def test_vmap_backend_gets_the_unfinished_runs_and_writes_the_same_files(tmp_path,
-                                                                        monkeypatch):
+                                                                        monkeypatch, capsys):
     from gan_jax import sweep_vmap
 
     spec = {**tiny_sweep(), "seeds": [0, 1, 2]}
@@ -247,11 +247,16 @@ def test_vmap_backend_gets_the_unfinished_runs_and_writes_the_same_files(tmp_pat
         return real(config_path, todo, report, log)
 
     monkeypatch.setattr(sweep_vmap, "run_runs", recorded)
-    logs = []
-    rows = sweep_lib.run_sweep(spec, workdir, log=logs.append, backend="vmap")
+    sweep_file = tmp_path / "tiny.py"
+    sweep_file.write_text(f"def get_sweep():\n    return {spec!r}\n")
+    capsys.readouterr()
+    assert sweep_lib.main(["--sweep", str(sweep_file), "--workdir", workdir,
+                           "--backend", "vmap"]) == 0
     assert calls == [(RING8, [1, 2])]
-    assert sorted(r["seed"] for r in rows) == [0, 1, 2] and all(r["step"] == 4 for r in rows)
-    for seed in (1, 2):
+    out = capsys.readouterr().out
+    assert "3 runs (1 finished before), 2 to run, vmapped in groups" in out
+    assert "| nonsaturating | 3 |" in out
+    for seed in (0, 1, 2):
         record = sweep_lib._read_result(dirs[seed])
         assert set(record) == {"overrides", "run_seconds", "metrics"}
-    assert "3 runs (1 finished before), 2 to run, vmapped in groups" in logs[0]
+        assert record["metrics"]["step"] == 4
