@@ -10,6 +10,10 @@ accumulate memory.
 
 Axis limits come from the mixture, not from the samples, so the frames of one
 run line up (Goodfellow et al. 2014, Fig. 1 for the 1-D picture with D(x)).
+
+Conditional models' image grids have one row per class (:func:`class_rows`): row r shows
+samples generated for class r, rows in class order, the first :data:`MAX_CLASS_ROWS`
+classes of data with more (emoji categories beyond the tenth are not drawn).
 """
 
 from __future__ import annotations
@@ -24,6 +28,28 @@ from matplotlib.figure import Figure
 from gan_jax.data import synthetic
 
 _PAD = 2  # pixels of white between grid cells
+MAX_CLASS_ROWS = 10  # classes drawn in a conditional model's grid (the first ones)
+
+
+def class_rows(labels, num_classes: int, max_images: int | None = None,
+               max_classes: int = MAX_CLASS_ROWS) -> tuple[np.ndarray, int]:
+    """The layout of a per-class grid: ``(order, ncols)``.
+
+    ``order`` [R * ncols] indexes the samples so that, drawn row by row with ``ncols``
+    columns, row r holds samples of label r (in their order among the samples),
+    R = min(num_classes, max_classes). ``ncols`` is the fewest samples any of these classes
+    has, and at most ``max_images // R``. ValueError if one of the R classes has none.
+    """
+    labels = np.asarray(labels).reshape(-1)
+    rows = min(int(num_classes), int(max_classes))
+    members = [np.flatnonzero(labels == c) for c in range(rows)]
+    ncols = min(len(m) for m in members)
+    if max_images is not None:
+        ncols = min(ncols, int(max_images) // rows)
+    if ncols < 1:
+        raise ValueError(f"a per-class grid needs a sample of each of classes 0..{rows - 1}; "
+                         f"got {labels.size} samples (draw at least {rows})")
+    return np.concatenate([m[:ncols] for m in members]), ncols
 
 
 def save_image_grid(images, path: str, ncols: int | None = None) -> None:
@@ -161,11 +187,21 @@ def save_toy_panels(sample_list: Sequence, steps: Sequence[int], mixture, path: 
 
 
 def save_samples(samples, source, path: str, title: str = "", d_fn: Callable | None = None,
-                 max_images: int = 256) -> None:
+                 max_images: int = 256, labels=None) -> None:
     """The picture of a run's samples: toy vectors over the source's mixture density
     (:func:`save_toy_plot`), images as a grid of the first ``max_images``
-    (:func:`save_image_grid`)."""
+    (:func:`save_image_grid`).
+
+    ``labels`` [N] (a conditional model's samples: the classes they were generated for)
+    draws the images one row per class (:func:`class_rows`); without them, or with fewer
+    samples than rows, the grid is in sample order.
+    """
+    num_classes = source.spec.num_classes
     if len(source.spec.shape) == 1:
         save_toy_plot(samples, source.mixture, path, title=title, d_fn=d_fn)
+    elif labels is not None and num_classes and len(samples) >= min(num_classes,
+                                                                    MAX_CLASS_ROWS):
+        order, ncols = class_rows(labels, num_classes, max_images)
+        save_image_grid(np.asarray(samples)[order], path, ncols=ncols)
     else:
         save_image_grid(np.asarray(samples)[:max_images], path)

@@ -4,6 +4,8 @@
   evaluations, functions of the seed and a purpose id only, so an evaluation inside
   training and ``gan-jax eval`` of the same checkpoint score the same samples, and
   drawing never touches the training state's keys.
+- :func:`grid_labels`: the labels by which a conditional model's grid is drawn, one row
+  per class.
 - :class:`Generator`: G's samples in evaluation mode, in jitted batches of one shape.
 """
 
@@ -36,10 +38,20 @@ def fixed_latents(seed: int, purpose: int, shape: tuple[int, ...]) -> jax.Array:
 
 def fixed_labels(n: int, num_classes: int | None) -> jax.Array | None:
     """Labels of fixed samples: ``i mod K`` for sample i, every class equally often (None
-    for unlabelled data)."""
+    for unlabelled data). The pictures regroup them one row per class
+    (``gan_jax.plotting.class_rows``), so a grid's rows are classes 0, 1, ... in order."""
     if not num_classes:
         return None
     return jnp.arange(n, dtype=jnp.int32) % num_classes
+
+
+def grid_labels(config, y) -> np.ndarray | None:
+    """The labels a picture groups its rows by: ``y`` for a conditional model
+    (``config.model.conditioning`` other than "none"), None otherwise (a G that ignores its
+    labels draws no classes)."""
+    if y is None or config.model.get("conditioning", "none") == "none":
+        return None
+    return np.asarray(y)
 
 
 class Generator:

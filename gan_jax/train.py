@@ -60,6 +60,7 @@ class _Sampler:
         n = config.num_toy_samples if len(gan.data_shape) == 1 else config.num_samples
         self.z = sampling.fixed_latents(config.seed, sampling.PICTURES, (n, gan.latent_dim))
         self.y = sampling.fixed_labels(n, gan.num_classes)
+        self.grid_labels = sampling.grid_labels(config, self.y)
         self._generate = sampling.Generator(gan, batch=n)
         self._discriminate = jax.jit(lambda p, s, x: jax.nn.sigmoid(gan.d_apply(p, s, x)))
 
@@ -75,7 +76,8 @@ class _Sampler:
             def d_fn(x):
                 return np.asarray(self._discriminate(state.d_params, state.d_batch_stats,
                                                      jnp.asarray(x, jnp.float32)))
-        plotting.save_samples(samples, self.source, path, title=f"step {step}", d_fn=d_fn)
+        plotting.save_samples(samples, self.source, path, title=f"step {step}", d_fn=d_fn,
+                              labels=self.grid_labels)
         if self.mixture is None:
             return {}
         stats = modes.mode_stats(samples, self.mixture)

@@ -174,7 +174,8 @@ def sample_run(workdir: str, which: str, num: int, out: str, seed: int = 0) -> t
             arrays["labels"] = np.asarray(y)
         np.savez(base + ".npz", **arrays)
         plotting.save_samples(samples, run.source, base + ".png",
-                              title=f"step {int(meta['step'])}", max_images=_GRID_MAX)
+                              title=f"step {int(meta['step'])}", max_images=_GRID_MAX,
+                              labels=sampling.grid_labels(run.config, y))
     except OSError as e:
         raise RunError(f"cannot write {base}.npz / .png: {e.strerror}") from None
     print(f"Wrote {num} samples of {path} (step {int(meta['step'])}) to {base}.npz and "

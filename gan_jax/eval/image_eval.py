@@ -26,7 +26,17 @@ Both report KID, precision/recall and density/coverage on their own features:
 ``inception_score``    Inception-score formula, Salimans et al. 2016), 10 splits
 ``class_accuracy``     LeNet on labelled data: the share of images classified as the
                        label they were generated for
+``intra_fd_lenet`` /   labelled data: the Frechet distance between the generated and
+``intra_fid``          the real features of each class, averaged over the classes
 =====================  ==========================================================
+
+The last two are computed for conditional models, which pass the labels their images were
+generated for. Class accuracy needs a classifier of the dataset's own classes, the LeNet:
+the Inception graph's 1,008 logits are ImageNet classes, not those of CIFAR-10 or the emoji
+categories, so an Inception evaluation reports no class accuracy (it says so once) and
+scores conditioning by ``intra_fid``. The real labels of the reference sample are saved
+with its features (``labels`` in the npz); a reference cached without them reads them from
+the split when a conditional evaluation first needs them.
 
 Reference features are keyed by everything that changes them (:attr:`reference_key`, to be
 recorded with every number): LeNet ``<dataset>/<split>/<net id>/n<count>``, e.g.
@@ -104,10 +114,20 @@ INCEPTION_METRICS = (
 CLASS_ACCURACY = metrics.Metric("class_accuracy", True, "class accuracy", definition=(
     "share of generated images that the dataset's LeNet assigns to the label they were "
     "generated for (labelled data; chance is 1 / classes for a G that ignores labels)"))
-METRICS_OF = {"lenet": (*METRICS, CLASS_ACCURACY), "inception": INCEPTION_METRICS}
+INTRA_FD_LENET = metrics.Metric("intra_fd_lenet", False, "intra-class FD-LeNet", definition=(
+    "FD-LeNet between the generated and the real images of each class (the labels they "
+    "were generated for; the real sample's labels), averaged over the classes (conditional "
+    "models)"))
+INTRA_FID = metrics.Metric("intra_fid", False, "intra-class FID", definition=(
+    "FID between the generated and the real images of each class, averaged over the "
+    "classes (conditional models; the intra-FID of Miyato & Koyama 2018)"))
+METRICS_OF = {"lenet": (*METRICS, CLASS_ACCURACY, INTRA_FD_LENET),
+              "inception": (*INCEPTION_METRICS, INTRA_FID)}
 # Both sets once, Frechet distances first (the order of printed tables).
 ALL_METRICS = (METRICS[0], INCEPTION_METRICS[0], *_SHARED, METRICS[-1], INCEPTION_METRICS[-1],
-               CLASS_ACCURACY)
+               CLASS_ACCURACY, INTRA_FD_LENET, INTRA_FID)
+# Computed only from the labels a conditional model's images were generated for.
+CONDITIONAL_METRICS = (CLASS_ACCURACY.name, INTRA_FD_LENET.name, INTRA_FID.name)
 
 
 def metric_names_of(features: str) -> tuple[str, ...]:
@@ -116,7 +136,29 @@ def metric_names_of(features: str) -> tuple[str, ...]:
 
 
 # Every key a LeNet evaluation of unconditional samples returns, in a fixed order.
-METRIC_NAMES = tuple(k for k in metric_names_of("lenet") if k != CLASS_ACCURACY.name)
+METRIC_NAMES = tuple(k for k in metric_names_of("lenet") if k not in CONDITIONAL_METRICS)
+
+
+def intra_class_frechet_distance(real_feats: np.ndarray, real_labels: np.ndarray,
+                                 feats: np.ndarray, labels: np.ndarray) -> float:
+    """The mean over the classes c among ``labels`` of the Frechet distance between the
+    real features of class c and the generated features of class c.
+
+    ``real_feats`` [N, d] with ``real_labels`` [N]; ``feats`` [M, d] with ``labels`` [M],
+    the classes the images were generated for. ValueError (one line) if a class has fewer
+    than 2 real or generated examples (no covariance).
+    """
+    real_labels, labels = np.asarray(real_labels).reshape(-1), np.asarray(labels).reshape(-1)
+    distances = []
+    for c in np.unique(labels):
+        real_c, fake_c = real_feats[real_labels == c], feats[labels == c]
+        if min(len(real_c), len(fake_c)) < 2:
+            raise ValueError(f"intra-class FD: class {int(c)} has {len(real_c)} real and "
+                             f"{len(fake_c)} generated examples; each needs at least 2 "
+                             "(evaluate more samples)")
+        distances.append(metrics.frechet_distance_from_statistics(
+            *metrics.gaussian_statistics(real_c), *metrics.gaussian_statistics(fake_c)))
+    return float(np.mean(distances))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,7 +269,7 @@ class _RealImages:
         if features == "lenet":
             self.name = data_config.name
             self.size = real_data.split_size(self.name, data_config.data_dir, split)
-            self._load = lambda: real_data.load_split(self.name, data_config.data_dir, split)[0]
+            self._load = lambda: real_data.load_split(self.name, data_config.data_dir, split)
             self.shape = None
             return
         from gan_jax import data
@@ -243,9 +285,10 @@ class _RealImages:
         self.shape = tuple(source.spec.shape)
         self.size = real_data.builder_split_size(source.builder, data_config.name, split)
         self._load = lambda: real_data.load_builder_split(source.builder, data_config.name,
-                                                          split)[0]
+                                                          split)
 
-    def load(self) -> np.ndarray:
+    def load(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The split's images and labels (None for unlabelled data)."""
         return self._load()
 
 
@@ -294,6 +337,7 @@ class ImageEvaluator:
             raise ValueError(f"num_samples={self.num_samples} exceeds the {self.real.size} "
                              f"images of {self.name}:{self.split}; lower it "
                              "(config.eval_samples)")
+        self._log_no_accuracy = None
         if self.features_kind == "lenet":
             self.net = feature_net.load(self.name, self.data_dir, weights_dir=weights_dir,
                                         log=log)
@@ -306,6 +350,7 @@ class ImageEvaluator:
             if not self.net.has_logits:
                 log(f"Inception score unavailable: the weights {self.net.id} "
                     f"({self.net.info.get('source_file', '?')}) have no logits layer")
+            self._log_no_accuracy = log
             parts = [self.real.name, self.split, "x".join(map(str, self.shape)), self.net.id,
                      self.resize]
         parts.append(f"n{self.num_samples}")
@@ -317,6 +362,7 @@ class ImageEvaluator:
             self.metric_names = tuple(k for k in self.metric_names
                                       if not k.startswith("inception_score"))
         self.computed_reference = False
+        self._real_labels = None
         self.real_features = self._reference(log)
         self.real_mu, self.real_sigma = metrics.gaussian_statistics(self.real_features)
 
@@ -337,13 +383,17 @@ class ImageEvaluator:
             try:
                 with np.load(path) as cached:
                     if str(cached["key"]) == self.reference_key:
+                        if "labels" in cached:
+                            self._real_labels = np.asarray(cached["labels"], np.int64)
                         return np.asarray(cached["features"], np.float32)
                 log(f"Reference statistics {path} hold another key; recomputing them")
             except (OSError, ValueError, KeyError) as e:
                 log(f"Reference statistics {path} cannot be read ({type(e).__name__}); "
                     "recomputing them")
-        images = self.real.load()
+        images, labels = self.real.load()
         idx = reference_indices(images.shape[0], self.num_samples)
+        if labels is not None:
+            self._real_labels = labels[idx]
         partial = path.with_name(path.stem + ".partial.npz")
         done = np.zeros((0,), np.float32)
         if partial.is_file():
@@ -366,11 +416,23 @@ class ImageEvaluator:
                 _write_npz(partial, key=np.asarray(self.reference_key),
                            features=np.concatenate(pieces))
         feats = np.concatenate(pieces)
-        _write_npz(path, key=np.asarray(self.reference_key), features=feats, indices=idx)
+        extra = {} if self._real_labels is None else {"labels": self._real_labels}
+        _write_npz(path, key=np.asarray(self.reference_key), features=feats, indices=idx,
+                   **extra)
         if partial.exists():
             partial.unlink()
         self.computed_reference = True
         return feats
+
+    @property
+    def real_labels(self) -> np.ndarray | None:
+        """int64 [num_samples] labels of the reference sample (None for unlabelled data)."""
+        if self._real_labels is None:
+            labels = self.real.load()[1]
+            if labels is not None:
+                self._real_labels = labels[reference_indices(labels.shape[0],
+                                                             self.num_samples)]
+        return self._real_labels
 
     def check_images(self, images) -> np.ndarray:
         """``images`` as float32 NumPy, or ValueError naming what is wrong with them."""
@@ -385,7 +447,8 @@ class ImageEvaluator:
 
     def __call__(self, images, labels=None) -> dict[str, float]:
         """The metrics of ``images`` ``[N, H, W, C]`` in [-1, 1] (NumPy or JAX), N >= 6;
-        ``labels`` [N]: the classes they were generated for (class accuracy, LeNet only)."""
+        ``labels`` [N]: the classes they were generated for (class accuracy with the LeNet,
+        intra-class FD with either network)."""
         logits, feats = self.features(images)
         return self.score_features(logits, feats, labels)
 
@@ -407,9 +470,20 @@ class ImageEvaluator:
                                           num_splits=min(CLASSIFIER_SPLITS, probs.shape[0]))
             score = "classifier_score" if lenet else "inception_score"
             out[score], out[score + "_std"] = cs["mean"], cs["std"]
-        if lenet and labels is not None and logits is not None:
-            labels = np.asarray(labels)
+        if labels is None:
+            return out
+        labels = np.asarray(labels).reshape(-1)
+        if lenet and logits is not None:
             out["class_accuracy"] = float(np.mean(np.argmax(logits, axis=1) == labels))
+        elif not lenet and self._log_no_accuracy is not None:
+            self._log_no_accuracy("class accuracy unavailable with the Inception features: "
+                                  "their logits are ImageNet classes, not the dataset's "
+                                  "(intra_fid scores the conditioning)")
+            self._log_no_accuracy = None
+        real_labels = self.real_labels
+        if real_labels is not None:
+            out["intra_fd_lenet" if lenet else "intra_fid"] = intra_class_frechet_distance(
+                self.real_features, real_labels, feats, labels)
         return out
 
 
