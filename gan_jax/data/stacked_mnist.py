@@ -55,7 +55,7 @@ class StackedMnistSource:
 
     in_step = False
 
-    def __init__(self, data_config, num_examples: int = NUM_EXAMPLES):
+    def __init__(self, data_config, num_examples: int | None = None):
         from gan_jax.eval import real_data
 
         try:
@@ -66,7 +66,7 @@ class StackedMnistSource:
                               ) from None
         images = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
-        self.images, self.modes = stack(images, labels, num_examples)
+        self.images, self.modes = stack(images, labels, num_examples or NUM_EXAMPLES)
         self.spec = Spec(shape=(28, 28, 3), value_range=(-1.0, 1.0), num_classes=None)
 
     def class_frequencies(self) -> np.ndarray:
