@@ -16,7 +16,8 @@ run does. A plain SIGTERM (``scancel``) saves the same way but is not requeued: 
 reported stopped and the next sweep command resumes it.
 
 Ray (:func:`run_ray`): each run is one Ray task with its resource request (``num_cpus``,
-``num_gpus``) on the cluster at ``address`` or on a local one started here. A task whose worker
+``num_gpus``) on the cluster at ``address``, else on the Ray already running on this machine or
+a local one started here. A task whose worker
 process dies (killed, out of memory, node lost) is retried up to ``max_retries`` times; the
 retry resumes from the run's newest checkpoint. A run that raises is not retried: it is
 reported failed with its log path.
@@ -40,7 +41,7 @@ from gan_jax import host
 EXTRAS = {"slurm": ("submitit", "submitit", "slurm"), "ray": ("ray", "Ray", "ray")}
 
 
-def require(backend: str, prog: str = "gan-jax sweep") -> None:
+def require(backend: str) -> None:
     """Raises ValueError naming the pip command where ``backend``'s optional extra is missing."""
     if backend not in EXTRAS:
         return
