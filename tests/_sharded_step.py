@@ -60,10 +60,21 @@ def main(model: str):
     c.n_disc = 1
     # SGD, not Adam: Adam's update hides a gradient that is N times too large.
     c.optim.g = c.optim.d = dict(name="sgd", lr=0.01, momentum=0.0)
-    if model == "dcgan_diffaugment":
+    if model in ("dcgan_diffaugment", "resnet_cond_diffaugment"):
         # DiffAugment draws each example's transformation from its global index.
         c.diffaugment = "color,translation,cutout"
-    if model.startswith("dcgan"):
+    if model == "resnet_cond_diffaugment":
+        # The SNGAN ResNet, narrow, with conditional batch norm (statistics over all
+        # devices) and a projection D whose spectral norm updates in the step.
+        c.model, c.data.name = model_config("resnet", latent_dim=16, g_ch=16, d_ch=16,
+                                            conditioning="cbn+projection"), "images"
+        spec = data.Spec((32, 32, 3), (-1.0, 1.0), 10)
+        rng = np.random.default_rng(0)
+        batches = [{"image": rng.uniform(-1, 1, (1, 16, 32, 32, 3)).astype(np.float32),
+                    "label": rng.integers(0, 10, (1, 16)).astype(np.int32)}
+                   for _ in range(3)]
+        sampler = None
+    elif model.startswith("dcgan"):
         # A labelled image batch: the labels are sharded with the images; generated labels
         # are drawn per example index (the DCGAN itself ignores them).
         c.model, c.data.name = model_config("dcgan", latent_dim=16), "images"

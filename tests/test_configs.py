@@ -56,7 +56,7 @@ def _set(config, field, value):
 @pytest.mark.parametrize("field,value,message", [
     ("loss", "hinge2", "unknown loss 'hinge2' (config.loss); allowed: fgan_gan, "),
     ("model.name", "resnet9",
-     "unknown model 'resnet9' (config.model.name); allowed: dcgan, dcgan64, mlp"),
+     "unknown model 'resnet9' (config.model.name); allowed: biggan, dcgan, dcgan64, mlp"),
     ("data.name", "no_such_data", "unknown dataset 'no_such_data' (config.data.name)"),
     ("batch_size", 0, "config.batch_size=0 must be a positive integer"),
     ("batch_size", 2.5, "config.batch_size=2.5 must be a positive integer"),

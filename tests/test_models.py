@@ -119,8 +119,8 @@ def test_init_weights_follow_n0_002():
 
 
 @pytest.mark.parametrize("name,shape,message", [
-    ("resnet", (28, 28, 1),
-     "unknown model 'resnet' (config.model.name); allowed: dcgan, dcgan64, mlp"),
+    ("stylegan", (28, 28, 1),
+     "unknown model 'stylegan' (config.model.name); allowed: biggan, dcgan, dcgan64, mlp"),
     ("dcgan", (30, 30, 1), "needs square images with side divisible by 4, got data shape "
                            "(30, 30, 1)"),
     ("dcgan", (2,), "needs square images"),

@@ -33,13 +33,15 @@ import jax.numpy as jnp
 import ml_collections
 
 from gan_jax.data import Spec
-from gan_jax.models import dcgan, dcgan64, mlp, pacgan
+from gan_jax.models import biggan, dcgan, dcgan64, mlp, pacgan, resnet
 
 # name -> build(spec, axis_name, **fields) -> (generator, discriminator).
 MODELS: dict[str, Callable] = {
     "mlp": mlp.build,
     "dcgan": dcgan.build,
     "dcgan64": dcgan64.build,
+    "resnet": resnet.build,
+    "biggan": biggan.build,
     "pacgan_mlp": pacgan.build_mlp,
     "pacgan_dcgan": pacgan.build_dcgan,
 }

@@ -1,0 +1,54 @@
+"""The SNGAN ResNet on the 3,786 Twemoji images: colour, 32x32, offline.
+
+    python -m gan_jax.main --config experiments/configs/emoji_sngan.py \
+        --workdir workdirs/emoji_sngan
+    python -m gan_jax.main --config experiments/configs/emoji_sngan.py:gpu \
+        --workdir workdirs/emoji_sngan_gpu
+
+Data as ``emoji_dcgan.py`` (npm emoji-datasource-twitter, built once into a TFDS dataset,
+transparency on white), resized to 32x32. Model: gan_jax/models/resnet.py, the CIFAR-10
+layout of Miyato et al. (2018) at half width on a CPU (G 128 channels, D 128: 1,204,483
+and 1,053,825 parameters; ``:gpu`` the published 256/128), unconditional. SNGAN's protocol
+with fewer D updates for the CPU: hinge loss, n_disc = 2 (5 in ``:gpu``), batch 64,
+Adam(2e-4, b1 = 0, b2 = 0.9), learning rates decaying linearly to 0.
+Evaluation: FID on Inception features (``gan-jax features prepare inception`` once) at
+the last step, 3,786 samples against all 3,786 real images; ``:gpu`` every 2,000 steps,
+keeping the best checkpoint by FID.
+
+Run time: 3,000 G updates; on a 2-core AMD EPYC (AVX2, AVX-512) with the cores free one
+update (2 D updates) takes about 3 x the ResNet train step of ``BENCHMARKS.md`` at half
+the width, an estimated 2 to 3 hours with the final FID (Inception at about 10 images/s).
+Expected result: not yet recorded here. What a working run shows: coloured blobs on white
+by step 500, round yellow faces and flag-like blocks by the end, an FID falling from the
+hundreds; a collapsed run repeats one shape across the grid.
+"""
+
+from gan_jax.configs import base_config
+from gan_jax.models import model_config
+
+
+def get_config(arg: str | None = None):
+    """``arg``: None for the CPU setup; "gpu" (or "tpu") for accelerators."""
+    c = base_config()
+    c.data.name = "emoji"
+    c.data.resolution, c.data.channels = 32, 3
+    c.data.shuffle_buffer = 4_000
+    c.model = model_config("resnet", latent_dim=128, g_ch=128, d_ch=128)
+    c.loss = "hinge"
+    c.n_disc = 2
+    c.batch_size = 64
+    c.num_steps = 3000
+    for player in (c.optim.g, c.optim.d):
+        player.lr, player.b1, player.b2, player.schedule = 2e-4, 0.0, 0.9, "linear"
+    c.log_every = 50
+    c.sample_every = c.checkpoint_every = 250
+    c.eval_every, c.eval_samples, c.eval_features = 3000, 3786, "inception"
+    if arg in ("gpu", "tpu"):
+        c.model.g_ch, c.model.d_ch = 256, 128
+        c.n_disc = 5
+        c.num_steps = 40_000
+        c.sample_every = c.checkpoint_every = 2000
+        c.eval_every, c.best_metric = 2000, "fid"
+    elif arg is not None:
+        raise ValueError(f"unknown config argument {arg!r}; allowed: gpu, tpu")
+    return c
