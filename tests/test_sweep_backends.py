@@ -1,6 +1,6 @@
 """The sweep's slurm and ray backends against the local one: same results, stops, retries.
 
-One tiny sweep (ring-8, MLP of 16 units, 1,500 steps, 2 seeds) runs on the local backend in
+One tiny sweep (ring-8, MLP of 16 units, 2,000 steps, 2 seeds) runs on the local backend in
 this process, on SLURM through submitit's LocalExecutor (the same pickled jobs, as local
 processes) and on a local Ray of 2 CPUs. Each run's final metrics must equal the local run's
 exactly (same config, same seed, same CPU: the compiled programs are the same), except the
@@ -23,7 +23,7 @@ from gan_jax import cluster, sweep as sweep_lib
 HERE = os.path.dirname(__file__)
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 RING8 = os.path.abspath(os.path.join(HERE, "..", "experiments", "configs", "ring8.py"))
-STEPS, EVERY = 1500, 500
+STEPS, EVERY = 2000, 500
 
 
 def tiny_sweep():
@@ -67,17 +67,19 @@ def training_pid(run_workdir):
 
 
 def signal_mid_run(run_workdir, signum, sent, timeout=240):
-    """Once the run's first checkpoint is written, sends ``signum`` to its training process
-    (while 1,000 steps are still to go); appends the pid signalled to ``sent``."""
+    """Sends ``signum`` to the process training the run as soon as the run's first checkpoint
+    is written (1,500 steps still to go); appends the pid signalled to ``sent``. The process
+    is found first, from the log it opens at the start, so the signal follows the checkpoint
+    within one poll (20 ms)."""
     first = os.path.join(run_workdir, "checkpoints", str(EVERY))
     deadline = time.monotonic() + timeout
+    pid = None
     while time.monotonic() < deadline:
-        if os.path.isdir(first):
-            pid = training_pid(run_workdir)
-            if pid is not None:
-                os.kill(pid, signum)
-                sent.append(pid)
-                return
+        pid = pid or training_pid(run_workdir)
+        if pid is not None and os.path.isdir(first):
+            os.kill(pid, signum)
+            sent.append(pid)
+            return
         time.sleep(0.02)
 
 
