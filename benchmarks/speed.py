@@ -3,13 +3,18 @@
     pip install -e .[bench]
     python benchmarks/speed.py            # a few minutes on 2 cores
     python benchmarks/speed.py --long     # longer measurements, less noise
+    python benchmarks/speed.py --resnet   # the ResNet SNGAN-32 step and its layers alone
 
 For each case (DCGAN 28x28x1 at batch 64 and 256, DCGAN 32x32x3 at batch 64,
 the MLP toy at batch 512) the script builds gan_jax's jitted, sharded step and
 the step of ``benchmarks/torch_reference.py`` with the same parameter counts,
 then times them alternately (``--repeats`` rounds of JAX then PyTorch) and
 reports the medians and the median of the per-round ratios, so that a change
-of machine load hits both sides alike. It also reports the JAX step's compile
+of machine load hits both sides alike. ``--resnet`` times the SNGAN ResNet at 32x32x3
+(``gan_jax/models/resnet.py``, 5.3M parameters) at batch 64 the same way, with a
+per-layer breakdown of its residual blocks, and writes them to a section of
+``BENCHMARKS.md`` named after the CPU's vector extensions (one section per kind of CPU;
+the other sections stay). It also reports the JAX step's compile
 time, its FLOPs per step (XLA's cost analysis of the compiled step), the
 fraction of this machine's matmul rate the step reaches (a 2048x2048 float32
 ``jnp.dot`` timed in the same run), the compiled step's memory, and the input
@@ -67,6 +72,9 @@ def _config(model: str, batch: int) -> ml_collections.ConfigDict:
     if model == "dcgan":
         c.model = model_config("dcgan", latent_dim=64)
         c.optim.g.lr = c.optim.d.lr = 2e-4
+    elif model == "resnet":  # SNGAN's CIFAR-10 widths
+        c.model = model_config("resnet", latent_dim=128, g_ch=256, d_ch=128)
+        c.optim.g.lr = c.optim.d.lr = 2e-4
     else:  # ring8's sizes
         c.model = model_config("mlp", latent_dim=2, hidden=128, depth=3)
         c.optim.g.lr = c.optim.d.lr = 1e-3
@@ -123,6 +131,9 @@ class TorchCase:
             angles = torch.arange(8) * (2 * np.pi / 8)
             self.means = torch.stack([torch.cos(angles), torch.sin(angles)], 1)
             self.real = None
+        elif model == "resnet":
+            self.gan = torch_reference.resnet32()
+            self.real = torch.rand(1, batch, 3, 32, 32) * 2 - 1
         else:
             h, w, c = shape
             self.gan = torch_reference.dcgan(h, c)
@@ -280,9 +291,239 @@ def _rate_n(case, seconds: float) -> int:
     return max(2, int(seconds / max(case.run(1), 1e-4)))
 
 
+# ---------------------------------------------------------------- the ResNet SNGAN-32 case
+
+RESNET_CASE = ("ResNet SNGAN 32x32x3", "resnet", (32, 32, 3), 64)
+
+
+class _ResNetLayer:
+    """One jitted forward+backward of a ResNet block in train mode (batch norm's statistics
+    from the batch, spectral norm's power iteration), gradients w.r.t. parameters and input;
+    the forward alone for a ``forward_only`` layer. Like ``layers._JaxLayer``, with the
+    ``batch_stats`` collection (spectral norm's vectors) carried in."""
+
+    def __init__(self, layer, batch: int):
+        module = layer.jax_layer()
+        keys = jax.random.split(jax.random.PRNGKey(0), 3)
+        self.x = jax.random.normal(keys[0], (batch, *layer.in_shape))
+        variables = module.init(keys[1], self.x)
+        self.params, stats = variables["params"], variables.get("batch_stats", {})
+
+        def apply(p, x):
+            return module.apply({"params": p, "batch_stats": stats}, x,
+                                mutable=["batch_stats"])[0]
+
+        self.ct = jax.random.normal(keys[2], jax.eval_shape(apply, self.params, self.x).shape)
+        if layer.forward_only:
+            self.fn = jax.jit(lambda p, x, ct: apply(p, x))
+        else:
+            argnums = (0, 1) if layer.input_grad else 0
+            self.fn = jax.jit(jax.grad(lambda p, x, ct: jnp.vdot(apply(p, x), ct),
+                                       argnums=argnums))
+        jax.block_until_ready(self.fn(self.params, self.x, self.ct))
+
+    def run(self, n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            out = self.fn(self.params, self.x, self.ct)
+        jax.block_until_ready(out)
+        return time.perf_counter() - start
+
+
+def resnet32_layers() -> list:
+    """The SNGAN-32 G's and D's layers as a train step runs them, both frameworks."""
+    import flax.linen as nn
+
+    from gan_jax.models import resnet
+
+    tn, tr = torch.nn, torch_reference
+
+    class GBlock(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            norm = lambda name: resnet.BatchNorm(None, name=name)
+            return resnet.GBlock(256, norm)(x, None, True)
+
+    class DBlock(nn.Module):
+        features: int
+        hidden: int
+        down: bool
+        first: bool
+
+        @nn.compact
+        def __call__(self, x):
+            return resnet.DBlock(self.features, self.hidden, self.down, self.first)(x, True)
+
+    class GOut(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = nn.relu(resnet.batch_norm(True, None)(x))
+            return nn.tanh(nn.Conv(3, (3, 3), padding="SAME")(h))
+
+    class Conv(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Conv(256, (3, 3), padding="SAME")(x)
+
+    class GForward(nn.Module):
+        @nn.compact
+        def __call__(self, z):
+            g = resnet.ResNetGenerator((32, 32, 3), (256,) * 4, 4)
+            return g(z, None, train=True)
+
+    L = layer_bench.Layer
+    layers = [
+        L("G fc 128->4x4x256", "G", (128,), lambda: nn.Dense(4096),
+          lambda: tn.Linear(128, 4096), input_grad=False),
+    ]
+    for side in (4, 8, 16):
+        layers.append(L(f"G block {side}->{2 * side}, 256", "G", (side, side, 256), GBlock,
+                        lambda: tr.ResNetGBlock(256, 256)))
+    layers += [
+        L("G BN+ReLU+conv3x3 256->3+tanh, 32x32", "G", (32, 32, 256), GOut,
+          lambda: tn.Sequential(tr._bn2d(256), tn.ReLU(), tn.Conv2d(256, 3, 3, 1, 1),
+                                tn.Tanh())),
+        L("D optimised block 32->16, 3->128", "D", (32, 32, 3),
+          lambda: DBlock(128, 128, True, True), lambda: tr.ResNetDBlock(3, 128, True, True)),
+        L("D block 16->8, 128", "D", (16, 16, 128), lambda: DBlock(128, 128, True, False),
+          lambda: tr.ResNetDBlock(128, 128, True, False)),
+        L("D block 8x8, 128 (x2 in D)", "D2", (8, 8, 128),
+          lambda: DBlock(128, 128, False, False),
+          lambda: tr.ResNetDBlock(128, 128, False, False)),
+        L("G forward only (the D update's generated batch)", "G fwd", (128,), GForward,
+          lambda: tr.ResNetGenerator(), forward_only=True),
+        L("(one conv3x3 256->256 at 32x32)", "plain", (32, 32, 256), Conv,
+          lambda: tn.Conv2d(256, 256, 3, 1, 1)),
+    ]
+    return layers
+
+
+# How often a train step runs each row: D three times (real and generated batch in the D
+# update, generated in the G update), the 8x8 block twice per D pass.
+RESNET_WEIGHTS = {"G": 1, "D": 3, "D2": 6, "G fwd": 1, "plain": 0}
+
+
+def _cpu_kind() -> tuple[str, str]:
+    """(section key, description) from the CPU's vector extensions."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next(line for line in f if line.startswith("flags")).split())
+    except (OSError, StopIteration):
+        flags = set()
+    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512"))
+             if flag in flags]
+    key = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other"
+    return key, " + ".join(found) or "no AVX2"
+
+
+def resnet_main() -> None:
+    parser = argparse.ArgumentParser(description="the ResNet SNGAN-32 step and its layers")
+    parser.add_argument("--resnet", action="store_true")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..",
+                                                      "BENCHMARKS.md"))
+    args = parser.parse_args()
+    host.retain_freed_memory()
+    print(_machine())
+    load_before = os.getloadavg()
+    name, model, shape, batch = RESNET_CASE
+    jc, tc = JaxCase(model, shape, batch), TorchCase(model, shape, batch)
+    assert jc.params == tc.params, (jc.params, tc.params)
+    print(f"{name} B={batch}: params G {jc.params[0]:,} D {jc.params[1]:,}; compile "
+          f"{jc.compile_s:.1f} s", flush=True)
+    n_jax, n_torch = _rate_n(jc, args.seconds), _rate_n(tc, args.seconds)
+    jr, tr = [], []
+    for _ in range(args.repeats):
+        jr.append(_timed(jc, n_jax)[0])
+        tr.append(_timed(tc, n_torch)[0])
+        print(f"  round: JAX {jr[-1]:.3f} steps/s, PyTorch {tr[-1]:.3f}", flush=True)
+    ratios = [j / t for j, t in zip(jr, tr, strict=True)]
+    step = (statistics.median(jr), statistics.median(tr), statistics.median(ratios),
+            jc.compile_s, tc.flops / 1e9, jc.params)
+    del jc, tc
+    rows = []
+    for layer in resnet32_layers():
+        jt, tt, r = layer_bench._alternate(_ResNetLayer(layer, batch),
+                                           layer_bench._TorchLayer(layer, batch),
+                                           args.seconds / 4, args.repeats)
+        rows.append((layer.name, layer.net, 1e3 * jt, 1e3 * tt, r))
+        print(f"  {layer.name}: JAX {1e3 * jt:.1f} ms, PyTorch {1e3 * tt:.1f} ms, {r:.2f}x",
+              flush=True)
+    _write_resnet(args, step, rows, ratios, (load_before, os.getloadavg()))
+
+
+def _write_resnet(args, step, rows, ratios, load) -> None:
+    key, flags = _cpu_kind()
+    jr, tr, ratio, compile_s, gflop, params = step
+    weighted = [(n, net, j * RESNET_WEIGHTS[net], t * RESNET_WEIGHTS[net], r)
+                for n, net, j, t, r in rows if RESNET_WEIGHTS[net]]
+    j_sum, t_sum = sum(w[2] for w in weighted), sum(w[3] for w in weighted)
+    top = max(weighted, key=lambda w: w[2])
+    conv = next(r for r in rows if r[1] == "plain")
+    lines = [
+        f"<!-- resnet-speed-{key}:start -->",
+        f"## ResNet SNGAN-32: gan_jax against PyTorch eager ({flags})",
+        "",
+        f"Generated by `nice -n 5 python benchmarks/speed.py --resnet --seconds "
+        f"{args.seconds:g} --repeats {args.repeats}` on {datetime.date.today().isoformat()}; "
+        "one section per kind of CPU (by vector extensions), rerun on such a CPU to "
+        "regenerate it.",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+        f"Load average at the start: {', '.join(f'{x:.2f}' for x in load[0])}; at the end: "
+        f"{', '.join(f'{x:.2f}' for x in load[1])} "
+        f"({_load_note(max(load[0][0], load[1][0]))}).",
+        "",
+        "The step of the table above (one D update, one G update, Adam, non-saturating "
+        "loss) for `gan_jax/models/resnet.py` at SNGAN's CIFAR-10 widths (G 256 channels, "
+        "D 128, spectral norm on every D layer) against `benchmarks/torch_reference.py`'s "
+        "`resnet32()`, same parameter counts, alternating rounds in one process:",
+        "",
+        "| model | batch | params (G+D) | JAX steps/s | PyTorch steps/s | JAX / PyTorch "
+        "| per-round ratios | compile (s) | GFLOP/step |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        f"| {RESNET_CASE[0]} | {RESNET_CASE[3]} | {params[0] + params[1]:,} | {jr:.3f} | "
+        f"{tr:.3f} | **{ratio:.2f}x** | {', '.join(f'{r:.2f}' for r in ratios)} | "
+        f"{compile_s:.1f} | {gflop:.1f} |",
+        "",
+        "Per layer, forward and backward in train mode (gradients w.r.t. parameters and "
+        "input), each layer jitted alone against the same PyTorch module; 'x step' is how "
+        "often a train step runs it:",
+        "",
+        "| layer | x step | JAX ms | PyTorch ms | PyTorch / JAX |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for n, net, j, t, r in rows:
+        lines.append(f"| {n} | {RESNET_WEIGHTS[net]} | {j:.1f} | {t:.1f} | {r:.2f}x |")
+    lines += [
+        "",
+        f"Weighted by how often a step runs them, the layers add up to {j_sum:.0f} ms (JAX) "
+        f"and {t_sum:.0f} ms (PyTorch) per step, {t_sum / j_sum:.2f}x. The largest JAX "
+        f"share is '{top[0]}' ({100 * top[2] / j_sum:.0f}% of the JAX sum, PyTorch / JAX "
+        f"{top[4]:.2f}x there); a single 3x3 convolution 256->256 at 32x32, the step's "
+        f"dominant operation, runs at {conv[4]:.2f}x PyTorch's speed.",
+        f"<!-- resnet-speed-{key}:end -->",
+    ]
+    block = "\n".join(lines)
+    text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
+    start, end = f"<!-- resnet-speed-{key}:start -->", f"<!-- resnet-speed-{key}:end -->"
+    if start in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(f"wrote {os.path.abspath(args.out)} (section resnet-speed-{key})")
+
+
 def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--retain-probe":
         _retain_probe_child(sys.argv[2], float(sys.argv[3]))
+        return
+    if "--resnet" in sys.argv:
+        resnet_main()
         return
     host.retain_freed_memory()  # before JAX's backend starts; PyTorch shares the setting
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -1,7 +1,9 @@
 """PyTorch reference of gan_jax's models and train step, for side-by-side timing.
 
 The modules mirror ``gan_jax/models/dcgan.py`` (the InfoGAN-style DCGAN, for
-28x28x1 and 32x32x3 images) and ``gan_jax/models/mlp.py`` layer for layer, with
+28x28x1 and 32x32x3 images), ``gan_jax/models/resnet.py`` (the SNGAN ResNet at 32x32x3,
+spectral norm in D by ``torch.nn.utils.parametrizations.spectral_norm``) and
+``gan_jax/models/mlp.py`` layer for layer, with
 the same parameter counts (:func:`param_count`; ``benchmarks/speed.py`` prints
 both frameworks' counts). :class:`TorchGAN` runs the step gan_jax runs:
 ``n_disc`` discriminator updates (G in train mode, fixed; D on the real and the
@@ -107,6 +109,84 @@ class MLPDiscriminator(nn.Module):
         return self.net(x)[:, 0]
 
 
+def _sn(layer: nn.Module) -> nn.Module:
+    """Spectral norm, one power iteration per training-mode call (gan_jax's ``sn_layer``)."""
+    return nn.utils.parametrizations.spectral_norm(layer, n_power_iterations=1)
+
+
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+class ResNetGBlock(nn.Module):
+    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3 plus upsample-conv1x1 (gan_jax's GBlock)."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.bn1, self.bn2 = _bn2d(c_in), _bn2d(c_out)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(_upsample(F.relu(self.bn1(x))))
+        h = self.conv2(F.relu(self.bn2(h)))
+        return h + self.shortcut(_upsample(x))
+
+
+class ResNetDBlock(nn.Module):
+    """gan_jax's DBlock: the optimised first block or a pre-activation block, all convolutions
+    spectrally normalised; the shortcut is a convolution when the size or width changes."""
+
+    def __init__(self, c_in: int, c_out: int, down: bool, first: bool):
+        super().__init__()
+        self.down, self.first = down, first
+        self.conv1 = _sn(nn.Conv2d(c_in, c_out if first else c_in, 3, 1, 1))
+        self.conv2 = _sn(nn.Conv2d(c_out if first else c_in, c_out, 3, 1, 1))
+        learnable = first or down or c_in != c_out
+        self.shortcut = _sn(nn.Conv2d(c_in, c_out, 1)) if learnable else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(x if self.first else F.relu(x))
+        h = self.conv2(F.relu(h))
+        if self.down:
+            h = F.avg_pool2d(h, 2)
+        if self.first:
+            return h + self.shortcut(F.avg_pool2d(x, 2))
+        s = x if self.shortcut is None else self.shortcut(x)
+        return h + (F.avg_pool2d(s, 2) if self.down and self.shortcut is not None else s)
+
+
+class ResNetGenerator(nn.Module):
+    """SNGAN's CIFAR-10 generator (gan_jax's ``resnet`` at 32x32): z -> [B, 3, 32, 32]."""
+
+    def __init__(self, latent_dim: int = 128, ch: int = 256):
+        super().__init__()
+        self.ch = ch
+        self.fc = nn.Linear(latent_dim, 16 * ch)
+        self.blocks = nn.Sequential(*[ResNetGBlock(ch, ch) for _ in range(3)])
+        self.out = nn.Sequential(_bn2d(ch), nn.ReLU(), nn.Conv2d(ch, 3, 3, 1, 1), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.blocks(self.fc(z).view(z.shape[0], self.ch, 4, 4)))
+
+
+class ResNetDiscriminator(nn.Module):
+    """SNGAN's CIFAR-10 discriminator: [B, 3, 32, 32] -> scores [B]."""
+
+    def __init__(self, ch: int = 128):
+        super().__init__()
+        self.blocks = nn.Sequential(ResNetDBlock(3, ch, True, True),
+                                    ResNetDBlock(ch, ch, True, False),
+                                    ResNetDBlock(ch, ch, False, False),
+                                    ResNetDBlock(ch, ch, False, False))
+        self.fc = _sn(nn.Linear(ch, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+        return self.fc(h)[:, 0]
+
+
 def _grad_norm(module: nn.Module) -> torch.Tensor:
     """Global L2 norm of the module's gradients (``optax.tree.norm`` of gan_jax's step)."""
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
@@ -175,3 +255,8 @@ def mlp(data_dim: int = 2, latent_dim: int = 2, hidden: int = 128, depth: int = 
     """The MLP toy GAN of gan_jax (ring8's sizes by default)."""
     return TorchGAN(MLPGenerator(latent_dim, data_dim, hidden, depth),
                     MLPDiscriminator(data_dim, hidden, depth), latent_dim, lr=lr)
+
+
+def resnet32(latent_dim: int = 128, g_ch: int = 256, d_ch: int = 128) -> TorchGAN:
+    """The SNGAN ResNet of gan_jax at 32x32x3 (Adam 2e-4, b1 0.5, as the other cases)."""
+    return TorchGAN(ResNetGenerator(latent_dim, g_ch), ResNetDiscriminator(d_ch), latent_dim)
