@@ -156,12 +156,22 @@ def _summary(workdir: str) -> dict[str, dict[str, list[float]]]:
     return out
 
 
+def failed_runs(workdir: str) -> list[str]:
+    """``variant/seed_N`` of the runs without a result.json (failed)."""
+    runs = os.path.join(workdir, "runs")
+    return sorted(f"{v}/{s}" for v in os.listdir(runs) for s in os.listdir(os.path.join(runs, v))
+                  if not os.path.exists(os.path.join(runs, v, s, "result.json")))
+
+
 def agreement(a: dict, b: dict) -> list[dict]:
     """Per variant and metric: means, the difference and 2 standard errors of it."""
     import numpy as np
 
     out = []
     for variant in a:
+        if variant not in b or min(len(a[variant][METRICS[0]]),
+                                   len(b[variant][METRICS[0]])) < 2:
+            continue  # a variant whose runs failed (diverged) on a backend: no comparison
         for m in METRICS:
             x, y = np.asarray(a[variant][m]), np.asarray(b[variant][m])
             se = math.sqrt(np.var(x, ddof=1) / len(x) + np.var(y, ddof=1) / len(y))
@@ -230,6 +240,10 @@ def write_section(result: dict, path: str) -> None:
         f"{len(agree)} agree. Farthest: " + "; ".join(
             f"{a['variant']} {a['metric']} {a['local']:.3g} vs {a['vmap']:.3g} "
             f"(2 SE {a['two_se']:.3g})" for a in worst) + ".",
+        "",
+        f"Runs that failed, left out of the tables: "
+        f"local {', '.join(r['pool_failed']) or 'none'}; vmap "
+        f"{', '.join(r['vmap_failed']) or 'none'}.",
         "",
         "Where the vmapped step stands against the matmul rate: a ring-8 step is, per run, "
         "about 0.2 GFLOP in products of at most [256, 128] x [128, 128] (8.4 MFLOP each); "
@@ -319,6 +333,8 @@ def main() -> None:
         "plan": vmap["plan"], "groups": groups,
         "agreement": agreement(_summary(os.path.join(root, "pool")),
                                _summary(os.path.join(root, "vmap"))),
+        "pool_failed": failed_runs(os.path.join(root, "pool")),
+        "vmap_failed": failed_runs(os.path.join(root, "vmap")),
     }
     print(f"CPU seconds: pool {pool['cpu_seconds']:.0f}, vmap {vmap['cpu_seconds']:.0f} "
           f"({result['cpu_ratio']:.2f}x)")
