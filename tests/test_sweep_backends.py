@@ -1,6 +1,6 @@
 """The sweep's slurm and ray backends against the local one: same results, stops, retries.
 
-One tiny sweep (ring-8, MLP of 16 units, 2,000 steps, 2 seeds) runs on the local backend in
+One tiny sweep (ring-8, MLP of 16 units, 3,000 steps, 2 seeds) runs on the local backend in
 this process, on SLURM through submitit's LocalExecutor (the same pickled jobs, as local
 processes) and on a local Ray of 2 CPUs. Each run's final metrics must equal the local run's
 exactly (same config, same seed, same CPU: the compiled programs are the same), except the
@@ -23,7 +23,7 @@ from gan_jax import cluster, sweep as sweep_lib
 HERE = os.path.dirname(__file__)
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
 RING8 = os.path.abspath(os.path.join(HERE, "..", "experiments", "configs", "ring8.py"))
-STEPS, EVERY = 2000, 500
+STEPS, EVERY = 3000, 500
 
 
 def tiny_sweep():
@@ -68,7 +68,7 @@ def training_pid(run_workdir):
 
 def signal_mid_run(run_workdir, signum, sent, timeout=240):
     """Sends ``signum`` to the process training the run as soon as the run's first checkpoint
-    is written (1,500 steps still to go); appends the pid signalled to ``sent``. The process
+    is written (2,500 steps still to go); appends the pid signalled to ``sent``. The process
     is found first, from the log it opens at the start, so the signal follows the checkpoint
     within one poll (20 ms)."""
     first = os.path.join(run_workdir, "checkpoints", str(EVERY))
@@ -81,6 +81,17 @@ def signal_mid_run(run_workdir, signum, sent, timeout=240):
             sent.append(pid)
             return
         time.sleep(0.02)
+
+
+def resumed_from(run_workdir):
+    """The step the run resumed from (its log's last "Resuming" line); asserts that it lies
+    before the last logging window, whose mean losses are the final row's."""
+    lines = [line for line in open(os.path.join(run_workdir, "log.txt"))
+             if line.startswith("Resuming from the checkpoint of step ")]
+    assert lines, "the run was not resumed"
+    step = int(lines[-1].split()[6])
+    assert step <= STEPS - EVERY, f"the signal came after step {step}: too late to compare"
+    return step
 
 
 def in_background(*calls):
@@ -125,14 +136,14 @@ def test_slurm_backend_requeues_on_notice_resumes_a_killed_job_and_equals_local(
     assert "sweep: 1 runs failed: " in out
     # seed 0 was stopped by the notice, saved, requeued by submitit and resumed in its job
     log0 = open(os.path.join(dirs[0], "log.txt")).read()
-    assert "Stopped by SIGTERM after step" in log0 and "Resuming from the checkpoint" in log0
+    assert f"Stopped by SIGTERM after step {resumed_from(dirs[0])}:" in log0
     assert untimed(sweep_lib.final_metrics(dirs[0])) == local_results[0]
     assert not os.path.exists(os.path.join(dirs[1], sweep_lib.RESULT_FILE))
 
     status, out = sweep_command(*args)  # the rerun resumes the killed run only
     assert status == 0, out
     assert "2 runs (1 finished before), 1 to run" in out
-    assert "Resuming from the checkpoint of step" in open(log1).read()
+    assert resumed_from(dirs[1]) >= EVERY
     assert untimed(sweep_lib.final_metrics(dirs[1])) == local_results[1]
     results = (tmp_path / "sweep" / "results.csv").read_text().splitlines()
     assert results[0].startswith("variant,seed,step,modes_captured,high_quality")
@@ -160,7 +171,7 @@ def test_ray_backend_retries_a_killed_worker_and_equals_local(tmp_path, local_re
     threads[0].join()
     assert killed
     assert len(rows) == 2, logs
-    assert "Resuming from the checkpoint of step" in open(os.path.join(dirs[0], "log.txt")).read()
+    assert resumed_from(dirs[0]) >= EVERY
     for seed in (0, 1):
         assert untimed(sweep_lib.final_metrics(dirs[seed])) == local_results[seed]
     logs.clear()
