@@ -19,14 +19,15 @@ show one row per class (airplane, automobile, ..., truck from top to bottom).
 ``:gpu``/``:tpu`` add FID and the Inception score every 5,000 steps (10,000 samples) and
 keep the best checkpoint by FID.
 
-Run time: like ``cifar10_sngan.py``, not a CPU run: each G update (with 4 D updates) costs
-about 5 x the ResNet step of ``BENCHMARKS.md`` on a 2-core CPU, weeks for the 50,000
-updates; a few hours on a current GPU.
+Run time: like ``cifar10_sngan.py``, not a CPU run: a G update with its 4 D updates costs
+about as much as SNGAN's with 5 (the same 256-channel blocks, a wider D, attention at
+32x32), weeks on a 2-core CPU, hours on a current GPU.
 Expected result: Brock et al. report an FID of 14.73 and an Inception score of 9.22 for
 BigGAN on CIFAR-10 (their appendix table); a projection cGAN without the BigGAN changes
 (Miyato & Koyama 2018) reaches 17.5. Not yet reproduced here: no accelerator run has been
-recorded. ``--config.num_steps=10 --config.model.g_ch=16 --config.model.d_ch=16`` checks
-on a CPU that the pipeline trains (finite losses, one row of samples per class).
+recorded. ``tests/test_biggan.py`` trains this config for 2 steps (narrow, on TFDS's mock
+data); ``--config.num_steps=10 --config.model.g_ch=16 --config.model.d_ch=16`` is a short
+CPU check on the real data.
 """
 
 from gan_jax.configs import base_config

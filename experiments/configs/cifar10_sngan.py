@@ -15,16 +15,17 @@ players, both learning rates decaying linearly to 0 over the run, 50,000 G updat
 samples against the training set's statistics) and the Inception score every 5,000 steps,
 keeping the best checkpoint by FID.
 
-Run time: the CPU is not the place for this run. On a 2-core AMD EPYC (AVX2, AVX-512) one
-G update with its 5 D updates takes about 6 x the single train step of ``BENCHMARKS.md``
-("ResNet SNGAN-32" table), of the order of a minute: the 50,000 updates would take weeks.
-On a current GPU the protocol takes a few hours.
+Run time: not a CPU run. One G update with its 5 D updates is about 2.9 TFLOP (model
+FLOPs at batch 64: G's forward 3.4 GFLOP per example, D's 0.5); at the 50 to 60 GFLOP/s
+that the DCGAN steps of ``BENCHMARKS.md`` reach on a 2-core AMD EPYC (AVX2, AVX-512),
+about a minute per update and a month for the 50,000. On a current GPU the protocol takes
+hours.
 Expected result: Miyato et al. report for this setup an Inception score of 8.22 and an FID
-of 21.7 (their Table 2, ResNet, hinge, spectral norm); gan_jax's own FIDs are on
+of 21.7 (ResNet, hinge loss, spectral norm); gan_jax's own FIDs are on
 ``gan-jax eval``'s protocol, so compare the trend rather than the third digit. Not yet
-reproduced here: no accelerator run has been recorded. A short CPU check that the
-pipeline trains: ``--config.num_steps=20 --config.model.g_ch=64 --config.model.d_ch=64``
-gives finite hinge losses and coloured blobs in workdir/samples/.
+reproduced here: no accelerator run has been recorded. ``tests/test_resnet.py`` trains
+this config for 2 steps (narrow, on TFDS's mock data); ``--config.num_steps=20
+--config.model.g_ch=64 --config.model.d_ch=64`` is a short CPU check on the real data.
 """
 
 from gan_jax.configs import base_config

@@ -7,20 +7,23 @@
 
 Data as ``emoji_dcgan.py`` (npm emoji-datasource-twitter, built once into a TFDS dataset,
 transparency on white), resized to 32x32. Model: gan_jax/models/resnet.py, the CIFAR-10
-layout of Miyato et al. (2018) at half width on a CPU (G 128 channels, D 128: 1,204,483
-and 1,053,825 parameters; ``:gpu`` the published 256/128), unconditional. SNGAN's protocol
-with fewer D updates for the CPU: hinge loss, n_disc = 2 (5 in ``:gpu``), batch 64,
-Adam(2e-4, b1 = 0, b2 = 0.9), learning rates decaying linearly to 0.
+layout of Miyato et al. (2018) at a quarter of G's width and half of D's on a CPU (64
+channels in both: 368,771 and 264,769 parameters; ``:gpu`` the published 256/128),
+unconditional. SNGAN's protocol with fewer D updates for the CPU: hinge loss, n_disc = 2
+(5 in ``:gpu``), batch 64, Adam(2e-4, b1 = 0, b2 = 0.9), learning rates decaying linearly
+to 0.
 Evaluation: FID on Inception features (``gan-jax features prepare inception`` once) at
 the last step, 3,786 samples against all 3,786 real images; ``:gpu`` every 2,000 steps,
 keeping the best checkpoint by FID.
 
-Run time: 3,000 G updates; on a 2-core AMD EPYC (AVX2, AVX-512) with the cores free one
-update (2 D updates) takes about 3 x the ResNet train step of ``BENCHMARKS.md`` at half
-the width, an estimated 2 to 3 hours with the final FID (Inception at about 10 images/s).
-Expected result: not yet recorded here. What a working run shows: coloured blobs on white
-by step 500, round yellow faces and flag-like blocks by the end, an FID falling from the
-hundreds; a collapsed run repeats one shape across the grid.
+Run time, estimated from the model's FLOPs (not yet timed end to end): one G update with
+its 2 D updates is about 0.2 TFLOP at batch 64; at the 50 to 60 GFLOP/s that the DCGAN
+steps of ``BENCHMARKS.md`` reach on a 2-core AMD EPYC (AVX2, AVX-512), about 4 s, so the
+3,000 updates take about 3 hours with the cores free, plus a few minutes for the final FID
+(Inception at about 10 images/s).
+Expected result: not yet recorded here (no run of this config has been made); losses stay
+finite from the first steps (``tests/test_resnet.py`` trains it 2 steps on a small fake
+emoji package), and ``emoji_dcgan.py`` records what a smaller model draws from this data.
 """
 
 from gan_jax.configs import base_config
@@ -33,7 +36,7 @@ def get_config(arg: str | None = None):
     c.data.name = "emoji"
     c.data.resolution, c.data.channels = 32, 3
     c.data.shuffle_buffer = 4_000
-    c.model = model_config("resnet", latent_dim=128, g_ch=128, d_ch=128)
+    c.model = model_config("resnet", latent_dim=128, g_ch=64, d_ch=64)
     c.loss = "hinge"
     c.n_disc = 2
     c.batch_size = 64
