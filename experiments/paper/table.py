@@ -52,6 +52,7 @@ ORDER: list[tuple[str, str]] = [
     ("dirac_gan", "Mescheder et al. 2018, the Dirac-GAN"),
     ("mode_collapse", "Mode collapse on ring-8 and grid-25 (VEEGAN/PacGAN protocol)"),
     ("mode_collapse_long", "Mode collapse on grid-25, 10,000 G steps"),
+    ("pacgan", "Lin et al. 2018 (PacGAN), packing on ring-8, grid-25 and Stacked MNIST"),
     ("lucic_losses", "Lucic et al. 2018, loss ablation on MNIST (CPU scale)"),
 ]
 NOT_RUN = "not run yet"
