@@ -178,3 +178,10 @@ def test_quick_run(tmp_path):
         assert 0 <= cell["modes_captured"]["mean"] <= 8
         assert 0.0 <= cell["high_quality"]["mean"] <= 1.0
     assert (tmp_path / "unrolled.png").exists()
+
+
+def test_uniform_grid_baseline_matches_its_expectation():
+    """2,500 uniform draws on [-5, 5]^2: about 20.7 modes and 1.8% high quality."""
+    b = unrolled.uniform_grid_baseline()
+    assert abs(b["sampled"]["modes_captured"] - b["expected"]["modes_captured"]) <= 3
+    assert abs(b["sampled"]["high_quality"] - b["expected"]["high_quality"]) < 0.006

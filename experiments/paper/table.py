@@ -53,8 +53,14 @@ ORDER: list[tuple[str, str]] = [
     ("mode_collapse", "Mode collapse on ring-8 and grid-25 (VEEGAN/PacGAN protocol)"),
     ("mode_collapse_long", "Mode collapse on grid-25, 10,000 G steps"),
     ("pacgan", "Lin et al. 2018 (PacGAN), packing on ring-8, grid-25 and Stacked MNIST"),
+    ("unrolled", "Metz et al. 2017, the unrolled GAN on its papers' protocols"),
     ("lucic_losses", "Lucic et al. 2018, loss ablation on MNIST (CPU scale)"),
 ]
+# The protocol a row's numbers come from, where the record's title does not say it.
+PROTOCOL_NOTES: dict[str, str] = {
+    "mode_collapse": "unrolled GAN on the gan_jax protocol",
+    "mode_collapse_long": "unrolled GAN on the gan_jax protocol",
+}
 NOT_RUN = "not run yet"
 NO_FIGURE = "no figure"
 
@@ -205,7 +211,8 @@ def row(name: str, title: str, record: dict[str, Any] | None, figure: str = NO_F
     runtime = format_runtime(float(record["runtime_s"]))
     if record.get("quick"):
         runtime += " (quick version)"
-    return [_cell(record["title"]), figure, command, runtime, _cell(record["paper"]),
+    title = record["title"] + (f" ({PROTOCOL_NOTES[name]})" if name in PROTOCOL_NOTES else "")
+    return [_cell(title), figure, command, runtime, _cell(record["paper"]),
             _cell(record["ours"])]
 
 
