@@ -142,10 +142,11 @@ def test_registry_builders_return_generator_and_discriminator():
 
 
 def test_a_models_fields_are_its_builders_keyword_arguments():
-    assert list(models.fields("dcgan")) == ["latent_dim", "spectral_norm", "conditioning"]
+    assert list(models.fields("dcgan")) == ["latent_dim", "spectral_norm", "conditioning",
+                                            "acgan_weight"]
     cfg = models.model_config("mlp", hidden=16)
     assert cfg.to_dict() == dict(name="mlp", latent_dim=2, hidden=16, depth=3,
-                                 spectral_norm=False, conditioning="none")
+                                 spectral_norm=False, conditioning="none", acgan_weight=1.0)
     with pytest.raises(ValueError, match="model 'dcgan' has no field 'hidden'"):
         models.model_config("dcgan", hidden=16)
 
