@@ -136,7 +136,8 @@ def test_registry_errors_name_the_field(name, shape, message):
 
 
 def test_registry_builders_return_generator_and_discriminator():
-    assert sorted(models.MODELS) == ["dcgan", "dcgan64", "mlp"]
+    assert sorted(models.MODELS) == ["biggan", "dcgan", "dcgan64", "mlp", "pacgan_dcgan",
+                                     "pacgan_mlp", "resnet"]
     g, d = models.MODELS["dcgan"](Spec((28, 28, 1), (-1.0, 1.0), None), "data", latent_dim=8)
     assert g.axis_name == d.axis_name == "data"
 
