@@ -79,6 +79,8 @@ def child(backend: str, workdir: str, num_steps: int | None, subset: int = 0) ->
                         stats)
     rows = []
     for run in todo:
+        if not os.path.exists(os.path.join(run["workdir"], sweep_lib.RESULT_FILE)):
+            continue  # failed (reported), left out of the tables as run_sweep does
         with open(os.path.join(run["workdir"], sweep_lib.RESULT_FILE)) as f:
             record = json.load(f)
         rows.append({"variant": run["variant"], "seed": run["seed"],
