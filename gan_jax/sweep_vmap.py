@@ -24,7 +24,8 @@ What may differ between the runs of a group, and how it reaches the program:
   regularisers (``config.penalty``/``config.regularizers``, entries of
   :data:`gan_jax.penalties.PENALTIES`): a ``lax.switch`` on a per-run index among the
   entries the group uses. Under ``vmap`` a switch with a per-run index evaluates every
-  branch and selects, which costs little next to the toy networks' products. Regulariser
+  branch and selects: cheap for losses, while every penalty branch (a double
+  back-propagation through D) is paid by every run of the group. Regulariser
   *slots* are positional: a run with fewer regularisers than the group's largest fills the
   rest with ``none`` at weight 0 (adding an exact 0 to its loss).
 
