@@ -5,7 +5,7 @@ only when a backend needs them; :func:`require` turns a missing one into one err
 
 SLURM (:func:`run_slurm`): each run is one job (or one task of a job array) running
 :class:`SweepJob`, a pickled callable that trains the run into its workdir with
-``gan_jax.sweep.run_one``, exactly as the local backend does, and returns its record. The
+``gan_jax.sweep_runs.run_one``, exactly as the local backend does, and returns its record. The
 sweep command waits for the jobs and reports each as it ends. Preemption and time limits go
 through submitit's checkpoint hook: SLURM sends ``SIGUSR2`` before it stops a job (submitit
 asks for it ``signal_delay_s`` before the time limit); :class:`Notice` turns that into
@@ -258,13 +258,13 @@ class SweepJob(Resubmittable):
 
     def __call__(self, config_path: str, overrides: dict[str, Any], run_workdir: str):
         _job_process_setup()
-        from gan_jax import sweep
+        from gan_jax import sweep_runs
         from gan_jax.errors import one_line
 
         with Notice() as notice:
             try:
-                return sweep.run_one(config_path, overrides, run_workdir), ""
-            except sweep.RunStopped:
+                return sweep_runs.run_one(config_path, overrides, run_workdir), ""
+            except sweep_runs.RunStopped:
                 if notice.received:
                     notice.requeue()  # exits the process once the job is requeued
                 raise
@@ -285,7 +285,7 @@ def _job_error(job) -> str:
         exception = next((line.strip() for line in reversed(lines)
                           if re.match(r"^[\w.]+(Error|Exception|Stopped|Interrupt)\b", line)),
                          lines[-1].strip() if lines else "failed")
-        text = exception.removeprefix("gan_jax.sweep.")
+        text = exception.removeprefix("gan_jax.sweep_runs.")
     except UncompletedJobError:
         text = f"the job ended without a result (state {job.state})"
     return f"job {job.job_id}: {text}; job log {job.paths.stderr}"
@@ -327,9 +327,9 @@ def run_slurm(config_path: str, todo: Sequence[Mapping[str, Any]],
 def gan_jax_run(config_path: str, overrides: dict[str, Any], run_workdir: str):
     """The Ray task of one run: ``(record, "")``, or ``(None, error)`` for a run that failed."""
     _job_process_setup()
-    from gan_jax import sweep
+    from gan_jax import sweep_runs
 
-    return sweep._run_safely(config_path, overrides, run_workdir)
+    return sweep_runs.run_safely(config_path, overrides, run_workdir)
 
 
 def run_ray(config_path: str, todo: Sequence[Mapping[str, Any]],

@@ -14,7 +14,7 @@ reads ``SLURM_JOB_ID``, ``SLURM_STEP_NODELIST``, ``SLURM_NTASKS``, ``SLURM_PROCI
 from the job id (``JAX_COORDINATOR_PORT`` overrides it), and on GPUs each process sees the GPU
 of its ``SLURM_LOCALID``. The processes then train one run, the batch split over every device
 of every host, exactly as ``gan-jax`` does with ``JAX_COORDINATOR_ADDRESS`` set by hand (see
-gan_jax/main.py).
+gan_jax/train_cli.py).
 
 Preemption and time limits: SLURM's notice (``SIGUSR2``, ``--time`` minus submitit's
 ``signal_delay_s``) becomes SIGTERM, which JAX's preemption service spreads to every process;
@@ -68,13 +68,13 @@ def parse_training_flags(argv: Sequence[str]) -> None:
     wrong). ml_collections finds the ``--config.*`` overrides in ``sys.argv``, so that holds
     the training command while the flags are parsed. A second call in one process (tests)
     parses afresh."""
-    from gan_jax import main
+    from gan_jax import train_cli
 
-    for name in [n for n in main.FLAGS if n.startswith("config.")]:
-        delattr(main.FLAGS, name)  # an earlier parse's override flags: defined again below
+    for name in [n for n in train_cli.FLAGS if n.startswith("config.")]:
+        delattr(train_cli.FLAGS, name)  # an earlier parse's override flags: defined again below
     saved, sys.argv = sys.argv, ["gan-jax", *argv]
     try:
-        main._parse_flags(sys.argv)
+        train_cli._parse_flags(sys.argv)
     finally:
         sys.argv = saved
 
@@ -95,16 +95,16 @@ class TrainingJob(cluster.Resubmittable):
 
     def __call__(self) -> int:
         cluster._job_process_setup()
-        from gan_jax import main, train
+        from gan_jax import train, train_cli
 
         parse_training_flags(self.argv)
-        config = main.FLAGS.config
+        config = train_cli.FLAGS.config
         with cluster.Notice() as notice:
-            main._initialize_distributed()
+            train_cli._initialize_distributed()
             # From here JAX's preemption service catches SIGTERM in every process.
-            notice.sigterm_always = main._slurm_tasks() > 1
-            state = train.train_and_evaluate(config, main.FLAGS.workdir,
-                                             restart=main.FLAGS.restart)
+            notice.sigterm_always = train_cli._slurm_tasks() > 1
+            state = train.train_and_evaluate(config, train_cli.FLAGS.workdir,
+                                             restart=train_cli.FLAGS.restart)
             reached = int(state.step)
             if reached < config.num_steps and notice.received:
                 notice.requeue()  # rank 0 exits here once the job is requeued
@@ -175,17 +175,17 @@ def main(argv: Sequence[str]) -> int:
     except ValueError as e:
         return fail(str(e))
 
-    from gan_jax import main as gan_jax_main
+    from gan_jax import train_cli
 
     train_args = absolute_paths(train_args)
     parse_training_flags(train_args)
-    workdir = os.path.abspath(gan_jax_main.FLAGS.workdir)
+    workdir = os.path.abspath(train_cli.FLAGS.workdir)
     tasks = args.tasks_per_node or max(args.gpus_per_node, 1)
     from gan_jax import configs
     from gan_jax.errors import ConfigError, DataError
 
     try:  # one device per process, as JAX's SLURM detection sets it up
-        configs.validate(gan_jax_main.FLAGS.config, num_devices=args.nodes * tasks)
+        configs.validate(train_cli.FLAGS.config, num_devices=args.nodes * tasks)
     except (ConfigError, DataError) as e:
         return fail(str(e))
     params = {"name": "gan_jax", "nodes": args.nodes, "tasks_per_node": tasks,

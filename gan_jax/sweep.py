@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import contextlib
 import csv
 import itertools
 import json
@@ -71,13 +70,18 @@ from typing import Any
 import numpy as np
 
 from gan_jax import host
-
-RESULT_FILE = "result.json"
-SECONDS_FILE = "run_seconds.json"  # wall time of every call so far, kept across resumes
-
-
-class RunStopped(RuntimeError):
-    """A run returned before its last step: SIGTERM or SIGINT asked training to stop."""
+from gan_jax.sweep_runs import (  # noqa: F401  (the records of one run, shared by the backends)
+    RESULT_FILE,
+    SECONDS_FILE,
+    RunStopped,
+    _runs,
+    apply_overrides,
+    earlier_seconds,
+    final_metrics,
+    run_one,
+    run_safely,
+    write_json,
+)
 
 
 class SweepStopped(RuntimeError):
@@ -88,13 +92,6 @@ def _worker_process_setup() -> None:
     """What a worker process of the pool sets before JAX or TensorFlow start."""
     host.quiet_tensorflow()
     host.retain_freed_memory()
-
-
-def _runs():
-    # Imported when used: the host settings of this process come before JAX is imported.
-    from gan_jax import runs
-
-    return runs
 
 
 def variants_of(sweep: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -115,82 +112,9 @@ def variants_of(sweep: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return variants
 
 
-def apply_overrides(config, overrides: Mapping[str, Any]) -> None:
-    """Sets ``config.a.b = value`` for each ``{"a.b": value}``; the field must exist."""
-    for field, value in overrides.items():
-        *parents, leaf = field.split(".")
-        node = config
-        for part in parents:
-            node = node[part]
-        if leaf not in node:
-            raise ValueError(f"override of unknown field config.{field}")
-        node[leaf] = value
-
-
 def run_dir(workdir: str, variant: str, seed: int) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", variant)
     return os.path.join(workdir, "runs", safe, f"seed_{seed}")
-
-
-def final_metrics(run_workdir: str) -> dict[str, float]:
-    """The last row of a run's metrics.jsonl (the final step's metrics)."""
-    with open(os.path.join(run_workdir, "metrics.jsonl")) as f:
-        rows = [line for line in f if line.strip()]
-    return json.loads(rows[-1])
-
-
-def run_one(config_path: str, overrides: dict[str, Any], run_workdir: str) -> dict[str, Any]:
-    """Trains one run into ``run_workdir`` and writes its result.json; returns that record.
-
-    Standard output and error of the run (progress messages, warnings) go to log.txt.
-    """
-    from gan_jax import train
-
-    config = _runs().load_config(config_path)
-    apply_overrides(config, overrides)
-    os.makedirs(run_workdir, exist_ok=True)
-    earlier = _earlier_seconds(run_workdir)
-    start = time.perf_counter()
-    try:
-        with open(os.path.join(run_workdir, "log.txt"), "a") as log, \
-                contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            state = train.train_and_evaluate(config, run_workdir)
-    finally:  # a stopped or failed call's time counts when a later call resumes the run
-        seconds = earlier + time.perf_counter() - start
-        write_json(os.path.join(run_workdir, SECONDS_FILE), {"run_seconds": seconds})
-    reached = int(np.asarray(state.step))
-    if reached < config.num_steps:  # stopped by SIGTERM/SIGINT: the run is not finished
-        raise RunStopped(f"stopped at step {reached} of {config.num_steps}; rerunning the "
-                         "sweep resumes it")
-    record = {"overrides": overrides, "run_seconds": seconds,
-              "metrics": final_metrics(run_workdir)}
-    write_json(os.path.join(run_workdir, RESULT_FILE), record)
-    return record
-
-
-def write_json(path: str, obj: Any) -> None:
-    """Writes ``obj`` to ``path`` atomically (a crash leaves the old file or the new one)."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(path + ".tmp", path)
-
-
-def _earlier_seconds(run_workdir: str) -> float:
-    """Seconds spent by earlier calls of ``run_one`` on this run (0 for a new run)."""
-    path = os.path.join(run_workdir, SECONDS_FILE)
-    if not os.path.exists(path):
-        return 0.0
-    with open(path) as f:
-        return float(json.load(f)["run_seconds"])
-
-
-def _run_safely(config_path, overrides, run_workdir) -> tuple[dict[str, Any] | None, str]:
-    try:
-        return run_one(config_path, overrides, run_workdir), ""
-    except RunStopped:  # the machine is going away: the sweep stops too
-        raise
-    except Exception as e:  # one failed run must not stop the sweep
-        return None, f"{type(e).__name__}: {e}".splitlines()[0]
 
 
 def plan(sweep: Mapping[str, Any], workdir: str) -> list[dict[str, Any]]:
@@ -275,7 +199,7 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
     elif parallel <= 1:
         for i, run in enumerate(todo, 1):
             try:
-                report(i, run, *_run_safely(config_path, run["overrides"], run["workdir"]))
+                report(i, run, *run_safely(config_path, run["overrides"], run["workdir"]))
             except RunStopped as e:
                 stopped = f"[{i}/{len(todo)}] {run['variant']} seed {run['seed']} {e}"
                 break
@@ -283,7 +207,7 @@ def run_sweep(sweep: Mapping[str, Any], workdir: str, parallel: int = 1,
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(
                 parallel, mp_context=context, initializer=_worker_process_setup) as pool:
-            futures = {pool.submit(_run_safely, config_path, run["overrides"], run["workdir"]):
+            futures = {pool.submit(run_safely, config_path, run["overrides"], run["workdir"]):
                        run for run in todo}
             for i, future in enumerate(concurrent.futures.as_completed(futures), 1):
                 run = futures[future]

@@ -46,7 +46,7 @@ statistics at ``sample_every``, the ``eval/`` metrics at ``eval_every``), Tensor
 that trained the group: every run of a group shares it). ``steps_per_sec`` is the group's
 rate (steps of one run per second). A run that diverges is reported failed and the others
 go on. SIGTERM/SIGINT saves every run of the group at the step it reached and raises
-:class:`gan_jax.sweep.RunStopped`; a rerun resumes each run from its newest checkpoint
+:class:`gan_jax.sweep_runs.RunStopped`; a rerun resumes each run from its newest checkpoint
 (runs left at different steps by a SIGKILL first catch up with each other, in smaller
 vmapped calls).
 
@@ -81,7 +81,7 @@ from gan_jax import (
     sampling,
     state as state_lib,
     steps,
-    sweep,
+    sweep_runs,
     workdir as workdir_lib,
 )
 from gan_jax.errors import ConfigError, DivergenceError
@@ -664,7 +664,7 @@ def load_members(config_path: str, todo: Sequence[Mapping[str, Any]]
     for i, run in enumerate(todo, 1):
         try:
             config = runs_lib.load_config(config_path)
-            sweep.apply_overrides(config, run["overrides"])
+            sweep_runs.apply_overrides(config, run["overrides"])
         except (ValueError, KeyError) as e:
             refused.append((i, run, f"{type(e).__name__}: {e}".splitlines()[0]))
             continue
@@ -698,7 +698,7 @@ def run_runs(config_path: str, todo: list[dict], report, log,
 
     ``report(i, run, record or None, error)`` is called once for each run that finishes
     or fails (i counts from 1 in ``todo``'s order); a SIGTERM/SIGINT saves the running
-    group's checkpoints and raises :class:`gan_jax.sweep.RunStopped` (runs not finished are
+    group's checkpoints and raises :class:`gan_jax.sweep_runs.RunStopped` (runs not finished are
     not reported, and later groups do not start). ``stats``, when given, receives one dict
     per group trained: runs, seconds (the group's wall time), chunk_seconds and
     chunk_cpu_seconds (wall and CPU time of this process in the compiled steps,
@@ -716,7 +716,7 @@ def run_runs(config_path: str, todo: list[dict], report, log,
         log(line)
     use_compilation_cache(members[0].config.compilation_cache_dir)
     for g, group in enumerate(groups, 1):
-        earlier = [sweep._earlier_seconds(m.workdir) for m in group.members]
+        earlier = [sweep_runs.earlier_seconds(m.workdir) for m in group.members]
         for m in group.members:
             os.makedirs(m.workdir, exist_ok=True)
         runner = _GroupRunner(group, log)
@@ -733,7 +733,7 @@ def run_runs(config_path: str, todo: list[dict], report, log,
         reached = np.asarray(jax.device_get(states.step))
         for j, (m, io) in enumerate(zip(group.members, ios, strict=True)):
             total = earlier[j] + seconds
-            sweep.write_json(os.path.join(m.workdir, sweep.SECONDS_FILE),
+            sweep_runs.write_json(os.path.join(m.workdir, sweep_runs.SECONDS_FILE),
                              {"run_seconds": total})
             if io.error is not None:
                 _append_log(m.workdir, io.error)
@@ -746,11 +746,11 @@ def run_runs(config_path: str, todo: list[dict], report, log,
             _append_log(m.workdir, f"Trained to step {int(reached[j])} in vmap group {g} "
                         f"({len(group)} runs, {seconds:.1f} s); outputs in {m.workdir}")
             record = {"overrides": m.run["overrides"], "run_seconds": total,
-                      "metrics": sweep.final_metrics(m.workdir)}
-            sweep.write_json(os.path.join(m.workdir, sweep.RESULT_FILE), record)
+                      "metrics": sweep_runs.final_metrics(m.workdir)}
+            sweep_runs.write_json(os.path.join(m.workdir, sweep_runs.RESULT_FILE), record)
             report(m.index, m.run, record, "")
         if stopped:
-            raise sweep.RunStopped(f"vmap group {g} stopped at step {int(reached.min())}; "
+            raise sweep_runs.RunStopped(f"vmap group {g} stopped at step {int(reached.min())}; "
                                    "rerunning the sweep resumes it")
 
 

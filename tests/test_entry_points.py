@@ -9,7 +9,7 @@ import sys
 import ml_collections
 import pytest
 
-from gan_jax import main as gan_main
+from gan_jax import train_cli as gan_main
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 RING8 = os.path.join(ROOT, "experiments", "configs", "ring8.py")

@@ -259,8 +259,8 @@ def two_processes(cmd, timeout=120):
 TWO_MANAGERS = """
 import os, sys, time
 import numpy as np
-from gan_jax import checkpointing, main
-main._initialize_distributed()
+from gan_jax import checkpointing, train_cli
+train_cli._initialize_distributed()
 regular = checkpointing.Checkpointer(os.path.join(sys.argv[1], "checkpoints"))
 best = checkpointing.Checkpointer(os.path.join(sys.argv[1], "best_checkpoint"), 1)
 state = {"w": np.arange(1000, dtype=np.float32)}

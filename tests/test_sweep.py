@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gan_jax import runs, sweep as sweep_lib
+from gan_jax import runs, sweep as sweep_lib, sweep_runs
 
 HERE = os.path.dirname(__file__)
 RING8 = os.path.join(HERE, "..", "experiments", "configs", "ring8.py")
@@ -49,7 +49,7 @@ def test_two_variants_two_seeds_give_4_raw_and_2_aggregated_rows_and_rerun_skips
     def no_training(*args):
         raise AssertionError("a finished run was started again")
 
-    monkeypatch.setattr(sweep_lib, "run_one", no_training)
+    monkeypatch.setattr(sweep_runs, "run_one", no_training)
     logs.clear()
     again = sweep_lib.run_sweep(_tiny_sweep(), str(tmp_path), log=logs.append)
     assert "4 runs (4 finished before), 0 to run" in logs[0]
@@ -109,7 +109,7 @@ def test_a_preempted_run_writes_no_result_and_the_rerun_finishes_it(tmp_path, mo
     with pytest.raises(RuntimeError, match="stopped at step 3 of 6"):
         sweep_lib.run_one(RING8, overrides, run_workdir)
     assert not os.path.exists(os.path.join(run_workdir, sweep_lib.RESULT_FILE))
-    first_call = sweep_lib._earlier_seconds(run_workdir)
+    first_call = sweep_lib.earlier_seconds(run_workdir)
     assert first_call > 0
     monkeypatch.undo()
     started = time.perf_counter()
@@ -130,7 +130,7 @@ def test_a_run_stopped_by_a_signal_stops_the_sweep(tmp_path, monkeypatch):
             raise sweep_lib.RunStopped("stopped at step 1 of 2; rerunning the sweep resumes it")
         raise AssertionError("a run started after the sweep was told to stop")
 
-    monkeypatch.setattr(sweep_lib, "run_one", first_run_gets_sigterm)
+    monkeypatch.setattr(sweep_runs, "run_one", first_run_gets_sigterm)
     logs = []
     with pytest.raises(sweep_lib.SweepStopped, match="nonsaturating seed 0 stopped at step 1"):
         sweep_lib.run_sweep(_tiny_sweep(), str(tmp_path), log=logs.append)

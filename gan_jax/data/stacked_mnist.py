@@ -56,10 +56,10 @@ class StackedMnistSource:
     in_step = False
 
     def __init__(self, data_config, num_examples: int | None = None):
-        from gan_jax.eval import real_data
+        from gan_jax.data import splits
 
         try:
-            parts = [real_data.load_split("mnist", data_config.data_dir, split)
+            parts = [splits.load_split("mnist", data_config.data_dir, split)
                      for split in ("train", "test")]
         except ValueError as e:
             raise ConfigError(f"config.data.name='stacked_mnist' is built from TFDS mnist: {e}"

@@ -50,9 +50,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax.errors import DataError
 from gan_jax.eval.real_data import (
     HOLDOUT_FRACTION,
-    DataError,
     data_root,
     holdout_mask,
     load_split,

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gan_jax.errors import DataError
+from gan_jax.data.splits import (  # noqa: F401  (this module's readers of whole splits)
+    builder_split_size,
+    load_builder_split,
+    load_split,
+    split_size,
+)
 
 HOLDOUT_FRACTION = 0.1
 
@@ -46,79 +51,3 @@ def holdout_mask(labels: np.ndarray, fraction: float = HOLDOUT_FRACTION,
         idx = np.flatnonzero(labels == c)
         mask[rng.choice(idx, int(round(fraction * idx.size)), replace=False)] = True
     return mask
-
-
-def _prepared_builder(name: str, data_dir: str | None):
-    """The TFDS builder of ``name``, prepared (mnist5k and digits are built on first use)."""
-    import tensorflow_datasets as tfds
-
-    from gan_jax.data import prepare
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    builder = tfds.builder(name, data_dir=data_dir)
-    if not builder.is_prepared():
-        if name not in prepare.BUILT_WITHOUT_FETCH:
-            where = data_dir or "~/tensorflow_datasets"
-            flag = f" --data_dir {data_dir}" if data_dir else ""
-            raise DataError(f"dataset {name!r} is not prepared in {where}; run "
-                                  f"`gan-jax data prepare {name}{flag}` first")
-        print(f"Preparing the TFDS dataset {name} in {builder.data_dir} (once)")
-        prepare.prepare(name, data_dir)
-        builder = tfds.builder(name, data_dir=data_dir)
-    return builder
-
-
-def _bad_split(name, split, error) -> DataError:
-    return DataError(f"{split!r} is not a split of {name!r}: "
-                           f"{' '.join(str(error).split())[:200]}")
-
-
-def split_size(name: str, data_dir: str | None, split: str) -> int:
-    """Number of examples in ``split`` (from the TFDS metadata, no image is read)."""
-    builder = _prepared_builder(name, data_dir)
-    try:
-        return int(builder.info.splits[split].num_examples)
-    except (KeyError, ValueError) as e:
-        raise _bad_split(name, split, e) from None
-
-
-def load_split(name: str, data_dir: str | None, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """All of ``split`` in TFDS order: uint8 images [N, H, W, 1] and int64 labels [N].
-
-    mnist5k and digits are prepared on first use (from installed packages); the
-    others must have been prepared (``gan-jax data prepare NAME``).
-    """
-    import tensorflow_datasets as tfds
-
-    builder = _prepared_builder(name, data_dir)
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=False, batch_size=-1)
-    except (KeyError, ValueError) as e:
-        raise _bad_split(name, split, e) from None
-    data = tfds.as_numpy(ds)
-    return np.asarray(data["image"], np.uint8), np.asarray(data["label"], np.int64)
-
-
-
-
-def builder_split_size(builder, name: str, split: str) -> int:
-    """Number of examples in ``split`` of an opened TFDS ``builder`` (metadata only)."""
-    try:
-        return int(builder.info.splits[split].num_examples)
-    except (KeyError, ValueError) as e:
-        raise _bad_split(name, split, e) from None
-
-
-def load_builder_split(builder, name: str, split: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """All of ``split`` of an opened TFDS ``builder``: uint8 images [N, H, W, C] and int64
-    labels [N] (None when the data has none), in TFDS order."""
-    import tensorflow_datasets as tfds
-
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=False, batch_size=-1)
-    except (KeyError, ValueError) as e:
-        raise _bad_split(name, split, e) from None
-    data = tfds.as_numpy(ds)
-    labels = data.get("label")
-    return (np.asarray(data["image"], np.uint8),
-            None if labels is None else np.asarray(labels, np.int64))
