@@ -169,14 +169,14 @@ def test_image_best_metrics_and_gauss1d_parzen_are_allowed():
     with tfds.testing.mock_data(num_examples=8):
         with pytest.raises(ConfigError, match="allowed: none, fd_lenet, kid, precision, "
                                               "recall, density, coverage, classifier_score, "
-                                              "class_accuracy$"):
+                                              "class_accuracy, intra_fd_lenet$"):
             validate(config, num_devices=1)
         config.best_metric = "fd_lenet"
         validate(config, num_devices=1)
         config.data.name = "cifar10"
         # No LeNet for CIFAR-10: "auto" features are the Inception network's.
         with pytest.raises(ConfigError, match="unknown best_metric 'fd_lenet'.*allowed: none, "
-                                              "fid, kid, .*inception_score$"):
+                                              "fid, kid, .*inception_score, intra_fid$"):
             validate(config, num_devices=1)
         config.best_metric = "fid"
         validate(config, num_devices=1)
