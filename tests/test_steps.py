@@ -20,7 +20,7 @@ HERE = os.path.dirname(__file__)
 
 
 @pytest.mark.parametrize("model", ["dcgan", "dcgan_diffaugment", "mlp", "mlp_concat",
-                                   "mlp_acgan", "mlp_pack"])
+                                   "mlp_acgan", "mlp_pack", "resnet_cond_diffaugment"])
 def test_sharded_step_on_4_devices_equals_one_device(model):
     # A subprocess, so that the fake device count is set before JAX starts.
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
