@@ -20,18 +20,21 @@ What may differ between the runs of a group, and how it reaches the program:
   hyperparameter lives in the optimizer state, so the state keeps its usual layout).
   A clipping bound of 0 (off) is carried as +inf and an instance-noise std of 0 as 0: both
   leave the numbers exactly as an unclipped, noiseless run has them.
-* The loss (``config.loss``, any entry of :data:`gan_jax.losses.LOSSES`) and the
-  regularisers (``config.penalty``/``config.regularizers``, entries of
-  :data:`gan_jax.penalties.PENALTIES`): a ``lax.switch`` on a per-run index among the
-  entries the group uses. Under ``vmap`` a switch with a per-run index evaluates every
-  branch and selects: cheap for losses, while every penalty branch (a double
-  back-propagation through D) is paid by every run of the group. Regulariser
-  *slots* are positional: a run with fewer regularisers than the group's largest fills the
-  rest with ``none`` at weight 0 (adding an exact 0 to its loss).
+* The loss (``config.loss``, any entry of :data:`gan_jax.losses.LOSSES`): a ``lax.switch``
+  on a per-run index among the losses the group uses. Under ``vmap`` a switch with a
+  per-run index evaluates every branch and selects, which costs little for losses (a few
+  elementwise terms on D's logits). Whether G's loss reads D on real data
+  (``Objective.g_needs_real``, the relativistic losses) is part of the key, so the other
+  losses never pay that extra D pass.
+
+Which regularisers a run uses (``config.penalty``/``config.regularizers``: the names whose
+weight is above 0) is part of the key too, since every branch of a switch would be paid by
+every run (a double back-propagation through D per gradient penalty): a group's runs share
+their regularisers and differ only in the weights, which are carried.
 
 Everything else (the model, the data, the batch, the step schedules of logging, sampling,
-evaluation and checkpoints, ``n_disc``, ``unroll_steps``, whether an EMA is kept, lazy
-regularisation periods) is part of the group's key: runs that differ there fall into
+evaluation and checkpoints, ``n_disc``, ``unroll_steps``, whether an EMA is kept, the
+regularisers and their lazy periods) is part of the group's key: runs that differ there fall into
 separate groups, each compiled once.
 
 Data: only toy mixtures, drawn inside the step (``ring8``, ``grid25``, ``gauss1d`` ...);
@@ -143,14 +146,16 @@ def _carried_value(config, field: str) -> float:
 
 def program_key(config) -> str:
     """What fixes the compiled program of a run: the config without the carried and
-    switched fields, plus the structural facts they imply (EMA kept or not, lazy
-    regularisation periods). Runs with equal keys share a program."""
+    switched fields, plus the structural facts they imply (EMA kept or not, the
+    regularisers turned on and their lazy periods, whether G's loss reads D on real data).
+    Runs with equal keys share a program."""
     d = json.loads(config.to_json())
     for field in ("seed", *SWITCHED, *_carried_fields(config)):
         _drop(d, field)
     regs = penalties.regularizers_of(config)
     d["_structure"] = {"ema": config.ema_decay > 0,
-                       "lazy": sorted(every for *_, every in regs if every > 1)}
+                       "regularizers": [(name, every) for name, _, _, every in regs],
+                       "g_needs_real": losses.get_objective(config.loss).g_needs_real}
     return json.dumps(d, sort_keys=True)
 
 
@@ -160,7 +165,8 @@ class Member:
     def __init__(self, index: int, run: Mapping[str, Any], config, source, gan):
         self.index, self.run, self.config, self.source, self.gan = index, run, config, source, gan
         self.workdir = os.path.abspath(run["workdir"])
-        self.regs = [(name, weight) for name, _, weight, _ in penalties.regularizers_of(config)]
+        self.regs = [(name, weight, every)
+                     for name, _, weight, every in penalties.regularizers_of(config)]
         self.values = {f: _carried_value(config, f) for f in _carried_fields(config)}
 
 
@@ -172,19 +178,14 @@ class Group:
         first = members[0]
         self.config, self.source, self.gan = first.config, first.source, first.gan
         self.loss_names = sorted({m.config.loss for m in members})
-        self.slots = max(len(m.regs) for m in members)
-        self.slot_names = [sorted({(m.regs[j][0] if j < len(m.regs) else "none")
-                                   for m in members}) for j in range(self.slots)]
+        self.regs = [(name, every) for name, _, every in first.regs]  # shared: in the key
         values: dict[str, list[float]] = {}
         for f in first.values:
             values[f] = [m.values[f] for m in members]
         if len(self.loss_names) > 1:
             values["loss_index"] = [self.loss_names.index(m.config.loss) for m in members]
-        for j in range(self.slots):
-            regs = [m.regs[j] if j < len(m.regs) else ("none", 0.0) for m in members]
-            values[f"reg{j}_weight"] = [w for _, w in regs]
-            if len(self.slot_names[j]) > 1:
-                values[f"reg{j}_index"] = [self.slot_names[j].index(n) for n, _ in regs]
+        for j in range(len(self.regs)):
+            values[f"reg{j}_weight"] = [m.regs[j][1] for m in members]
         # A value shared by all runs is compiled in; one that varies is carried per run.
         self.constants = {k: v[0] for k, v in values.items() if len(set(v)) == 1}
         self.varying = {k: v for k, v in values.items() if len(set(v)) > 1}
@@ -219,19 +220,6 @@ def _switch(index, fns: Sequence[Callable]) -> Callable:
     return lambda *args: lax.switch(index, list(fns), *args)
 
 
-def _switch_penalty(index, fns: Sequence[Callable]) -> Callable:
-    """A penalty (the signature of ``penalties.PENALTIES``) that is ``fns[index]``; D and
-    the uniform draws are closed over by every branch."""
-    if len(fns) == 1:
-        return fns[0]
-
-    def penalty(d_fn, real, fake, uniform, axis_name=None):
-        branches = [lambda r, f, fn=fn: fn(d_fn, r, f, uniform, axis_name=axis_name)
-                    for fn in fns]
-        return lax.switch(index, branches, real, fake)
-    return penalty
-
-
 def _optimizer(config, player: str, hp: Mapping[str, Any], unroll_steps: int):
     opt = config.optim[player]
     if player == "d":
@@ -257,12 +245,8 @@ def run_gan(group: Group, hp: Mapping[str, Any]) -> state_lib.GAN:
         g_loss=_switch(index, [o.g_loss for o in objectives]),
         g_needs_real=any(o.g_needs_real for o in objectives))
     regularizers = tuple(
-        state_lib.Regularizer(
-            f"slot{j}" if group.slots > 1 else group.slot_names[j][0],
-            _switch_penalty(hp.get(f"reg{j}_index", 0),
-                    [penalties.PENALTIES[n] for n in group.slot_names[j]]),
-            hp[f"reg{j}_weight"])
-        for j in range(group.slots))
+        state_lib.Regularizer(name, penalties.PENALTIES[name], hp[f"reg{j}_weight"], every)
+        for j, (name, every) in enumerate(group.regs))
     clip = hp["clip_weights"]
     if not isinstance(clip, float):  # varying: off is an infinite bound
         clip = jnp.where(clip > 0, clip, jnp.inf)
@@ -278,7 +262,7 @@ _PROGRAMS: dict[str, Callable] = {}
 
 def _signature(group: Group) -> str:
     """Everything that fixes a group's program (not its size S: jit keys on shapes)."""
-    return json.dumps([program_key(group.config), group.loss_names, group.slot_names,
+    return json.dumps([program_key(group.config), group.loss_names,
                        sorted(group.constants.items()), sorted(group.varying)])
 
 
@@ -312,18 +296,6 @@ def _make_chunk(group: Group) -> Callable:
         return lax.scan(lambda s, _: step_all(s, hp), states, None, length=length)
 
     return jax.jit(chunk, static_argnums=2, donate_argnums=0)
-
-
-def run_metrics(group: Group, member: Member, row: Mapping[str, float]) -> dict[str, float]:
-    """The group's metrics of one step renamed to what this run alone would log: the
-    regulariser terms appear as a single run names them, and only those it has."""
-    out = {k: v for k, v in row.items() if not k.startswith("penalty")}
-    if member.regs:
-        out["penalty"] = row["penalty"]
-        if len(member.regs) > 1:
-            for j, (name, _) in enumerate(member.regs):
-                out[f"penalty_{name}"] = row[f"penalty_slot{j}"]
-    return out
 
 
 # --- plan and memory ------------------------------------------------------------------------
@@ -592,8 +564,7 @@ class _GroupRunner:
                     continue
             scalars: dict[str, float] = {}
             if log:
-                rows = [run_metrics(self.group, m, r) for r in io.pending]
-                scalars = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+                scalars = {k: float(np.mean([r[k] for r in io.pending])) for k in io.pending[0]}
                 scalars["steps_per_sec"] = (step - io.last_log_step) / (now - last_log_time)
                 io.last_log_step, io.pending = step, []
             state_i = _unstack(host, i) if host is not None else None
@@ -683,11 +654,6 @@ def load_members(config_path: str, todo: Sequence[Mapping[str, Any]]
                 f"the vmap backend trains toy mixtures drawn inside the step (ring8, grid25, "
                 f"gauss1d ...); config.data.name={config.data.name!r} is read on the host: "
                 "use --backend local")
-        lazy = [name for name, _, _, every in penalties.regularizers_of(config) if every > 1]
-        if lazy and (config.penalty != "none" or len(config.get("regularizers") or {}) > 1):
-            refused.append((i, run, f"ConfigError: lazy regularizer {lazy[0]!r} with others "
-                            "cannot be vmapped; use --backend local"))
-            continue
         members.append(Member(i, run, config, source, gan))
     return members, refused
 

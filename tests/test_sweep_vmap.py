@@ -30,7 +30,8 @@ HERE = os.path.dirname(__file__)
 RING8 = os.path.abspath(os.path.join(HERE, "..", "experiments", "configs", "ring8.py"))
 STEPS = 10
 
-# Two losses, two D learning rates, a penalty weight and a clipping bound in one group.
+# Three groups: two losses and a clipping bound (1); two losses, two D learning rates and
+# two gradient-penalty weights (2); a lazy R1 (3), whose period reaches the program.
 SWEEP = dict(
     config=RING8,
     overrides={"num_steps": STEPS, "batch_size": 32, "model.hidden": 16, "model.depth": 2,
@@ -39,7 +40,10 @@ SWEEP = dict(
     variants=[("nonsaturating", {"loss": "nonsaturating"}),
               ("wasserstein+gp", {"loss": "wasserstein", "penalty": "gp",
                                   "penalty_weight": 0.1, "optim.d.lr": 5e-4}),
-              ("wasserstein+clip", {"loss": "wasserstein", "clip_weights": 0.01})],
+              ("wasserstein+clip", {"loss": "wasserstein", "clip_weights": 0.01}),
+              ("hinge+gp", {"loss": "hinge", "penalty": "gp", "penalty_weight": 1.0}),
+              ("nonsaturating+lazy_r1", {"loss": "nonsaturating",
+                                         "regularizers": {"r1": {"weight": 1.0, "every": 4}}})],
     seeds=[0],
 )
 
@@ -84,10 +88,13 @@ def group(tmp_path_factory):
 
 def test_plan_is_printed_and_every_run_reports_a_result_json(group):
     todo, reports, logs = group
-    assert logs[0].startswith("vmap group 1: 3 runs (3 variants), data ring8, batch 32")
-    assert "optim.d.lr" in logs[0] and "loss (2 entries, lax.switch)" in logs[0]
-    assert "MiB state" in logs[0] and "vmap plan: 3 runs in 1 compiled groups" in logs[1]
-    assert sorted(i for i, *_ in reports) == [1, 2, 3]
+    assert logs[0].startswith("vmap group 1: 2 runs (2 variants), data ring8, batch 32")
+    assert "clip_weights" in logs[0] and "loss (2 entries, lax.switch)" in logs[0]
+    assert logs[1].startswith("vmap group 2: 2 runs (2 variants)")
+    assert "optim.d.lr" in logs[1] and "reg0_weight" in logs[1]
+    assert logs[2].startswith("vmap group 3: 1 runs (1 variant)")
+    assert "MiB state" in logs[0] and "vmap plan: 5 runs in 3 compiled groups" in logs[3]
+    assert sorted(i for i, *_ in reports) == [1, 2, 3, 4, 5]
     for (_, variant, record, error), run in zip(sorted(reports, key=lambda r: r[0]), todo,
                                                 strict=True):
         assert error == "" and variant == run["variant"]
@@ -116,14 +123,16 @@ def test_each_run_of_the_group_equals_the_run_trained_alone(group, tmp_path):
                 if key in ra:
                     np.testing.assert_allclose(rv[key], ra[key], rtol=1e-4, atol=1e-6)
         assert rows_vmap[-1]["eval_reference"] == rows_alone[-1]["eval_reference"]
-        assert ("penalty" in rows_vmap[-1]) == (run["variant"] == "wasserstein+gp")
+        assert ("penalty" in rows_vmap[-1]) == ("gp" in run["variant"] or "r1" in run["variant"])
         assert os.path.isdir(os.path.join(run["workdir"], "best_checkpoint", str(STEPS)))
 
 
 def test_a_stopped_group_resumes_bit_exactly_and_an_uneven_one_catches_up(
         group, tmp_path, monkeypatch):
     todo_ref, _, _ = group
-    todo = sweep_lib.plan(SWEEP, str(tmp_path))
+    todo_ref = [run for run in todo_ref if run["variant"].endswith("+gp")]  # group 2
+    todo = sweep_lib.plan({**SWEEP, "variants": [v for v in SWEEP["variants"]
+                                                  if v[0].endswith("+gp")]}, str(tmp_path))
     original = preemption.PreemptionWatcher.reached
 
     def sigterm_at_5(self, step):
@@ -162,14 +171,20 @@ def test_groups_split_on_program_shape_only():
     keys = {name: sweep_vmap.program_key(_config({**base, **fields})) for name, fields in [
         ("ns", {"loss": "nonsaturating", "seed": 0}),
         ("hinge_lr", {"loss": "hinge", "optim.g.lr": 3e-4, "optim.d.b1": 0.0, "seed": 4,
-                      "ema_decay": 0.0, "instance_noise": 0.1, "penalty": "r1"}),
+                      "ema_decay": 0.0, "instance_noise": 0.1}),
+        ("r1", {"penalty": "r1"}),
+        ("r1_weight", {"penalty": "r1", "penalty_weight": 3.0, "loss": "hinge"}),
+        ("r1_lazy", {"regularizers": {"r1": {"weight": 1.0, "every": 4}}}),
+        ("relativistic", {"loss": "relativistic"}),
         ("n_disc", {"n_disc": 5}),
         ("ema", {"ema_decay": 0.99}),
         ("batch", {"batch_size": 64}),
         ("schedule", {"optim.g.schedule": "linear"}),
     ]}
-    assert keys["ns"] == keys["hinge_lr"]
-    assert len({keys[k] for k in ("ns", "n_disc", "ema", "batch", "schedule")}) == 5
+    assert keys["ns"] == keys["hinge_lr"] and keys["r1"] == keys["r1_weight"]
+    # The regularisers (and their periods) and G's need of D(real) shape the program too.
+    split = ("ns", "r1", "r1_lazy", "relativistic", "n_disc", "ema", "batch", "schedule")
+    assert len({keys[k] for k in split}) == len(split)
 
 
 def test_data_read_on_the_host_is_refused_in_one_line(tmp_path):
