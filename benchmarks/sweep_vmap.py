@@ -72,6 +72,7 @@ def child(backend: str, workdir: str, num_steps: int | None, subset: int = 0) ->
         return {}
     from gan_jax import sweep_vmap
 
+    sweep_vmap.use_cpu_cores()  # as `gan_jax.sweep --backend vmap` does
     todo = sweep_lib.plan(sweep, workdir)
     stats: list[dict] = []
     plan: list[str] = []

@@ -372,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                help="ray: retries of a run whose worker died (default 3); "
                                     "slurm: requeues after a time limit (default 3)")
     args = parser.parse_args(argv)
+    if args.backend == "vmap":
+        from gan_jax import sweep_vmap
+
+        sweep_vmap.use_cpu_cores()  # before JAX starts: one CPU device per core
     host.quiet_tensorflow()
     host.retain_freed_memory()
     from gan_jax import cluster

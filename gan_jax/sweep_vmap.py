@@ -37,6 +37,13 @@ evaluation and checkpoints, ``n_disc``, ``unroll_steps``, whether an EMA is kept
 regularisers and their lazy periods) is part of the group's key: runs that differ there fall into
 separate groups, each compiled once.
 
+Devices: a group's runs are spread over the local devices (a ``NamedSharding`` of the run
+axis [S]; S is padded to a multiple of the device count with copies of the first run, whose
+results are dropped). The runs never communicate, so each device trains its share alone. On
+a CPU host JAX makes one device, and XLA runs a batched matrix product of small matrices on
+one core; :func:`use_cpu_cores` (called by ``gan_jax.sweep --backend vmap`` before JAX
+starts) makes one CPU device per core, so the shares train side by side.
+
 Data: only toy mixtures, drawn inside the step (``ring8``, ``grid25``, ``gauss1d`` ...);
 a sweep over image data is refused with one line before anything starts (use the ``local``
 backend there).
@@ -365,7 +372,8 @@ def describe_plan(groups: Sequence[Group]) -> list[str]:
             f"{', '.join(varying) or 'seed only'}; memory ~{_mib(state_bytes)} state + "
             f"<= {_mib(act_bytes)} activations")
     lines.append(f"vmap plan: {sum(len(g) for g in groups)} runs in {len(groups)} compiled "
-                 f"groups, memory estimate <= {_mib(total)}")
+                 f"groups, memory estimate <= {_mib(total)}; each group spread over up to "
+                 f"{jax.local_device_count()} {jax.default_backend()} device(s)")
     return lines
 
 
@@ -383,6 +391,34 @@ def _next_stop(config, step: int) -> int:
     """The first step after ``step`` at which some output is due (or the last step)."""
     stops = [(step // e + 1) * e for e in _boundaries(config)]
     return min([*stops, config.num_steps, step + MAX_CHUNK])
+
+
+def use_cpu_cores() -> None:
+    """One XLA CPU device per core this process may use, when JAX's backends have not
+    started and ``XLA_FLAGS`` does not set a device count (then: nothing). Accelerators are
+    untouched: on a GPU or TPU host the runs spread over those devices."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", len(os.sched_getaffinity(0)))
+    except RuntimeError:  # a JAX computation already ran: the device count is fixed
+        pass
+
+
+def _spreader(n_runs: int) -> tuple[int, Callable]:
+    """(devices used, ``spread``): ``spread(tree)`` pads the run axis of every leaf to a
+    multiple of the devices (repeating run 0) and shards it over them."""
+    devices = jax.local_devices()[:max(1, min(n_runs, jax.local_device_count()))]
+    pad = -n_runs % len(devices)
+    sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ("runs",)),
+                                          jax.sharding.PartitionSpec("runs"))
+
+    def spread(tree):
+        if pad:
+            tree = jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[:1], pad, 0)]),
+                                tree)
+        return jax.device_put(tree, sharding)
+    return len(devices), spread
 
 
 def _take(tree, rows: Sequence[int]):
@@ -487,7 +523,8 @@ class _GroupRunner:
         start_time = time.perf_counter()
         states, ios = self._init()
         config = self.group.config
-        hp_all = self.group.hp_arrays()
+        self.stats["devices"], self.spread = _spreader(len(self.group))
+        states, hp_all = self.spread((states, self.group.hp_arrays()))
         step_of = [io.start_step for io in ios]
         last_log_time = time.perf_counter()
         stopped = False
@@ -504,7 +541,7 @@ class _GroupRunner:
                     stop = min([_next_stop(config, low), *ahead])
                     length = stop - low
                     t0, cpu0 = time.perf_counter(), time.process_time()
-                    if len(movers) == len(step_of):
+                    if len(movers) == len(ios):
                         states, metrics = self.chunk(states, hp_all, length)
                     else:  # catching up after an uneven resume
                         sub, metrics = self.chunk(_take(states, movers),
@@ -548,10 +585,12 @@ class _GroupRunner:
         pictures = evaluations = None
         now = time.perf_counter()
         if sample:
-            pictures = np.asarray(self.generate(states, jnp.stack([io.picture_z for io in ios])))
+            pictures = np.asarray(self.generate(
+                states, self.spread(jnp.stack([io.picture_z for io in ios]))))
         if evaluate:
             eval_start = time.perf_counter()
-            evaluations = np.asarray(self.generate(states, jnp.stack([io.eval_z for io in ios])))
+            evaluations = np.asarray(self.generate(
+                states, self.spread(jnp.stack([io.eval_z for io in ios]))))
             generation_seconds = (time.perf_counter() - eval_start) / len(ios)
         for i in movers:
             io = ios[i]

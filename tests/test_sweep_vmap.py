@@ -10,6 +10,8 @@ trained without a stop bit for bit.
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -164,6 +166,29 @@ def test_a_stopped_group_resumes_bit_exactly_and_an_uneven_one_catches_up(
                     strict=True):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-6)
     assert [r["step"] for r in _rows(late["workdir"])] == [5, 10]
+
+
+def test_a_group_spread_over_two_devices_equals_the_group_on_one(group, tmp_path):
+    """`gan_jax.sweep --backend vmap` on a host with two CPU devices: three runs of one
+    program padded to four and sharded two per device train what one device trains."""
+    todo_ref, _, _ = group
+    variants = [v for v in SWEEP["variants"] if v[0] in ("nonsaturating", "wasserstein+clip")]
+    sweep = dict(SWEEP, variants=variants + [("hinge", {"loss": "hinge"})])
+    (tmp_path / "sweep.py").write_text(f"def get_sweep():\n    return {sweep!r}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "gan_jax.sweep", "--sweep", str(tmp_path / "sweep.py"),
+         "--workdir", str(tmp_path / "w"), "--backend", "vmap"],
+        env=dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2"),
+        capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "each group spread over up to 2 cpu device(s)" in out.stdout + out.stderr
+    todo = sweep_lib.plan(sweep, str(tmp_path / "w"))
+    for run in todo[:2]:
+        ref = next(r for r in todo_ref if r["variant"] == run["variant"])
+        (spread, step), (alone, _) = _state(run), _state(ref)
+        assert step == STEPS
+        for a, b in zip(jax.tree.leaves(alone), jax.tree.leaves(spread), strict=True):
+            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-5)
 
 
 def test_groups_split_on_program_shape_only():
