@@ -531,9 +531,10 @@ class _GroupRunner:
         try:
             with preemption.PreemptionWatcher() as watcher:
                 while True:
-                    active = [i for i, s in enumerate(step_of)
-                              if s < config.num_steps and ios[i].error is None]
-                    if not active:
+                    # A run that failed goes on inside the group (its outputs are skipped),
+                    # so the group keeps its one compiled shape.
+                    active = [i for i, s in enumerate(step_of) if s < config.num_steps]
+                    if all(ios[i].error is not None for i in active):
                         break
                     low = min(step_of[i] for i in active)
                     movers = [i for i in active if step_of[i] == low]
@@ -554,8 +555,9 @@ class _GroupRunner:
                     self.stats["run_steps"] += length * len(movers)
                     for j, i in enumerate(movers):
                         step_of[i] = stop
-                        rows = [{k: v[t, j] for k, v in fetched.items()} for t in range(length)]
-                        ios[i].pending.extend(rows)
+                        if ios[i].error is None:
+                            ios[i].pending.extend({k: v[t, j] for k, v in fetched.items()}
+                                                  for t in range(length))
                     preempted = watcher.reached(stop)
                     last_log_time = self._outputs(states, ios, movers, stop, preempted,
                                                   last_log_time)

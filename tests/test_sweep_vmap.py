@@ -191,6 +191,24 @@ def test_a_group_spread_over_two_devices_equals_the_group_on_one(group, tmp_path
             np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-5)
 
 
+def test_a_diverged_run_is_reported_and_the_group_keeps_its_shape(tmp_path, monkeypatch):
+    """A run that diverges (an instance-noise std of 1e30 makes D's gradient infinite at
+    step 1) is reported with its step; the others finish, stepped with it in one shape."""
+    def no_subgroup(*args):
+        raise AssertionError("the group was split into a smaller shape")
+
+    monkeypatch.setattr(sweep_vmap, "_take", no_subgroup)
+    todo = sweep_lib.plan({**SWEEP, "variants": [
+        ("ns", {"loss": "nonsaturating"}),
+        ("noisy", {"loss": "nonsaturating", "instance_noise": 1e30})]}, str(tmp_path))
+    reports = sorted(_run(todo))
+    assert reports[0][3] == "" and reports[0][2]["metrics"]["step"] == STEPS
+    assert reports[1][2] is None
+    assert reports[1][3].startswith("DivergenceError: training diverged: d_grad_norm is inf at "
+                                    "step 1")
+    assert not os.path.exists(os.path.join(todo[1]["workdir"], "result.json"))
+
+
 def test_groups_split_on_program_shape_only():
     base = SWEEP["overrides"]
     keys = {name: sweep_vmap.program_key(_config({**base, **fields})) for name, fields in [
