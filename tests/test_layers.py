@@ -1,6 +1,8 @@
 """The rewritten layers equal the plain Flax layers: same outputs and gradients.
 
-SubPixelConvTranspose and PhaseConvTranspose are nn.ConvTranspose; PatchConv is nn.Conv.
+SubPixelConvTranspose and PhaseConvTranspose are nn.ConvTranspose; PatchConv is nn.Conv;
+UpsampleConv is nn.Conv of the nearest-neighbour 2x up-sampled input; ConvPool is nn.Conv
+followed by 2 x 2 average pooling.
 """
 
 import flax.linen as nn
@@ -10,9 +12,11 @@ import numpy as np
 import pytest
 
 from gan_jax.models.layers import (
+    ConvPool,
     PatchConv,
     PhaseConvTranspose,
     SubPixelConvTranspose,
+    UpsampleConv,
     depth_to_space,
     phase_taps,
 )
@@ -89,3 +93,64 @@ def test_patch_conv_same_outputs_and_gradients_as_conv(k, s, c_in, c_out, shape)
     fast = PatchConv(c_out, k, s)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, *shape, c_in))
     _assert_same_function(plain, fast, x)
+
+
+class _UpThenConv(nn.Module):
+    """The reference: nearest-neighbour 2x up-sampling by repetition, then nn.Conv."""
+
+    features: int
+    k: int
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+        return nn.Conv(self.features, (self.k, self.k), padding="SAME", name="conv")(x)
+
+
+class _Named(nn.Module):
+    features: int
+    k: int
+
+    @nn.compact
+    def __call__(self, x):
+        return UpsampleConv(self.features, self.k, name="conv")(x)
+
+
+@pytest.mark.parametrize("k,c_in,c_out,shape", [
+    (3, 8, 16, (4, 4)),     # the residual generators' blocks
+    (3, 3, 5, (5, 7)),      # odd sides
+    (1, 4, 6, (3, 3)), (5, 2, 3, (6, 5)),
+])
+def test_upsample_conv_same_outputs_and_gradients_as_upsample_then_conv(k, c_in, c_out, shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, *shape, c_in))
+    y = _assert_same_function(_UpThenConv(c_out, k), _Named(c_out, k), x)
+    assert y.shape == (2, 2 * shape[0], 2 * shape[1], c_out)
+
+
+class _ConvThenPool(nn.Module):
+    features: int
+    k: int
+
+    @nn.compact
+    def __call__(self, x):
+        y = nn.Conv(self.features, (self.k, self.k), padding="SAME", name="conv")(x)
+        return nn.avg_pool(y, (2, 2), (2, 2))
+
+
+class _NamedPool(nn.Module):
+    features: int
+    k: int
+
+    @nn.compact
+    def __call__(self, x):
+        return ConvPool(self.features, self.k, name="conv")(x)
+
+
+@pytest.mark.parametrize("k,c_in,c_out,shape", [
+    (3, 8, 16, (8, 8)),     # the residual discriminators' down-sampling blocks
+    (3, 3, 5, (6, 10)), (1, 4, 6, (4, 4)), (5, 2, 3, (6, 8)),
+])
+def test_conv_pool_same_outputs_and_gradients_as_conv_then_avg_pool(k, c_in, c_out, shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, *shape, c_in))
+    y = _assert_same_function(_ConvThenPool(c_out, k), _NamedPool(c_out, k), x)
+    assert y.shape == (2, shape[0] // 2, shape[1] // 2, c_out)

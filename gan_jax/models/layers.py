@@ -8,6 +8,13 @@ XLA:CPU the backward pass of a strided transposed convolution is several times
 slower than that of a stride-1 convolution; the rewrite avoids it. The kernel
 is stored in ConvTranspose's layout ``[k, k, C_in, C_out]`` and rearranged on
 every call, so checkpoints and parameter counts do not change.
+
+:class:`UpsampleConv` is the residual generators' nearest-neighbour up-sampling followed by
+a 3 x 3 convolution, computed at the low resolution as four 2 x 2 convolutions (16 taps per
+input pixel instead of 36), with ``nn.Conv``'s parameters; :class:`ConvPool` is the
+residual discriminators' convolution followed by 2 x 2 average pooling, as one stride-2
+convolution (4 taps per input pixel instead of 9). :class:`PatchConv` is ``nn.Conv`` as one
+matrix product of im2col patches.
 """
 
 from __future__ import annotations
@@ -183,6 +190,100 @@ class PhaseConvTranspose(_ConvTransposeRewrite):
         y = jnp.stack(phase_rows, axis=2)                       # [B, H, s(a), W, s(b), C]
         n, h, _, w_, _, c = y.shape
         return y.reshape(n, h * s, w_ * s, c)
+
+
+@functools.cache
+def upsample_phase(k: int, a: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """How output phase ``a`` (0 or 1) of a SAME k x k convolution of a nearest-neighbour 2x
+    up-sampled signal reads the signal before up-sampling.
+
+    Output ``y[2i + a] = sum_t w[t] u[2i + a + t - p]`` (p = (k - 1) // 2) with
+    ``u[m] = x[floor(m / 2)]``, so tap t reads ``x[i + floor((a + t - p) / 2)]``. Returns the
+    0/1 matrix ``R[o, t]`` (offset ``lo + o`` gathers taps t: the phase's kernel is R w) and
+    the padding (-lo, hi) of a VALID convolution at the input's resolution.
+    """
+    p = (k - 1) // 2
+    offsets = [(a + t - p) // 2 for t in range(k)]
+    lo, hi = min(offsets), max(offsets)
+    r = np.zeros((hi - lo + 1, k), np.float32)
+    for t, d in enumerate(offsets):
+        r[d - lo, t] = 1.0
+    return r, (-lo, hi)
+
+
+class UpsampleConv(nn.Module):
+    """``nn.Conv(features, (k, k), padding="SAME")`` of the input up-sampled 2x by nearest
+    neighbour, computed at the input's resolution.
+
+    Each of the four output phases (row parity, column parity) reads only
+    ``ceil((k + 1) / 2)`` input offsets per axis, so the up-sampled convolution is four
+    convolutions with 2 x 2 kernels (k = 3) summed from the 3 x 3 one: 16 taps per input
+    pixel instead of 36, the same function up to float rounding (the summed taps add in
+    another order). Parameters are those of ``nn.Conv`` (kernel ``[k, k, C_in, features]``,
+    bias), so checkpoints, parameter counts and spectral norm are unchanged.
+
+    Inputs [B, H, W, C_in] -> outputs [B, 2H, 2W, features].
+    """
+
+    features: int
+    kernel_size: int = 3
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        rows = []
+        for a in (0, 1):
+            ra, pad_a = upsample_phase(k, a)
+            cols = []
+            for b in (0, 1):
+                rb, pad_b = upsample_phase(k, b)
+                w = jnp.einsum("ut,vs,tsio->uvio", ra, rb, kernel)
+                cols.append(lax.conv_general_dilated(x, w, (1, 1), [pad_a, pad_b],
+                                                     dimension_numbers=("NHWC", "HWIO", "NHWC")))
+            rows.append(jnp.stack(cols, axis=3))                   # [B, H, W, 2, C]
+        y = jnp.stack(rows, axis=2)                                # [B, H, 2, W, 2, C]
+        n, h, _, w_, _, c = y.shape
+        return y.reshape(n, 2 * h, 2 * w_, c) + bias
+
+
+class ConvPool(nn.Module):
+    """``nn.Conv(features, (k, k), padding="SAME")`` followed by 2 x 2 average pooling of
+    stride 2, as one stride-2 convolution.
+
+    Pooling a convolution averages four shifted copies of its kernel, so the pair is a
+    (k + 1) x (k + 1) convolution of stride 2 whose kernel is that average: (k + 1)^2 / 4
+    taps per input pixel instead of k^2 (4 instead of 9 for k = 3), the same function up to
+    float rounding. Parameters are those of ``nn.Conv``, so checkpoints, parameter counts and
+    spectral norm are unchanged.
+
+    Inputs [B, H, W, C_in] (H, W even) -> outputs [B, H/2, W/2, features].
+    """
+
+    features: int
+    kernel_size: int = 3
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        padded = jnp.pad(kernel, ((1, 1), (1, 1), (0, 0), (0, 0)))
+        # Pooled tap d in 0..k reads kernel taps d - a for the pooling offsets a in {0, 1}.
+        pooled = sum(padded[1 - a:k + 2 - a, 1 - b:k + 2 - b] for a in (0, 1) for b in (0, 1))
+        p = (k - 1) // 2
+        y = lax.conv_general_dilated(x, 0.25 * pooled, (2, 2), [(p, k - 1 - p)] * 2,
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y + bias
 
 
 class PatchConv(nn.Module):
