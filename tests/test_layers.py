@@ -2,7 +2,7 @@
 
 SubPixelConvTranspose and PhaseConvTranspose are nn.ConvTranspose; PatchConv is nn.Conv;
 UpsampleConv is nn.Conv of the nearest-neighbour 2x up-sampled input; ConvPool is nn.Conv
-followed by 2 x 2 average pooling.
+followed by 2 x 2 average pooling; WinogradConv is a 3 x 3 nn.Conv.
 """
 
 import flax.linen as nn
@@ -17,6 +17,7 @@ from gan_jax.models.layers import (
     PhaseConvTranspose,
     SubPixelConvTranspose,
     UpsampleConv,
+    WinogradConv,
     depth_to_space,
     phase_taps,
 )
@@ -154,3 +155,9 @@ def test_conv_pool_same_outputs_and_gradients_as_conv_then_avg_pool(k, c_in, c_o
     x = jax.random.normal(jax.random.PRNGKey(0), (2, *shape, c_in))
     y = _assert_same_function(_ConvThenPool(c_out, k), _NamedPool(c_out, k), x)
     assert y.shape == (2, shape[0] // 2, shape[1] // 2, c_out)
+
+
+@pytest.mark.parametrize("c_in,c_out,shape", [(8, 16, (8, 8)), (3, 5, (5, 7)), (4, 2, (1, 2))])
+def test_winograd_conv_same_outputs_and_gradients_as_conv3x3(c_in, c_out, shape):
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, *shape, c_in))
+    _assert_same_function(nn.Conv(c_out, (3, 3), padding="SAME"), WinogradConv(c_out), x)

@@ -13,8 +13,9 @@ every call, so checkpoints and parameter counts do not change.
 a 3 x 3 convolution, computed at the low resolution as four 2 x 2 convolutions (16 taps per
 input pixel instead of 36), with ``nn.Conv``'s parameters; :class:`ConvPool` is the
 residual discriminators' convolution followed by 2 x 2 average pooling, as one stride-2
-convolution (4 taps per input pixel instead of 9). :class:`PatchConv` is ``nn.Conv`` as one
-matrix product of im2col patches.
+convolution (4 taps per input pixel instead of 9). :class:`WinogradConv` is a 3 x 3 ``nn.Conv`` by
+Winograd's F(2x2, 3x3). :class:`PatchConv` is ``nn.Conv`` as one matrix product of im2col
+patches.
 """
 
 from __future__ import annotations
@@ -250,6 +251,64 @@ class UpsampleConv(nn.Module):
         y = jnp.stack(rows, axis=2)                                # [B, H, 2, W, 2, C]
         n, h, _, w_, _, c = y.shape
         return y.reshape(n, 2 * h, 2 * w_, c) + bias
+
+
+# Winograd's F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+# Networks", CVPR 2016): a 2x2 output tile from a 4x4 input tile d and a 3x3 kernel g is
+# A^T [(G g G^T) * (B^T d B)] A, 16 products instead of 36.
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float32)
+WINOGRAD_G = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float32)
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
+
+
+def _combine(coefficients, terms):
+    """sum_i coefficients[i] * terms[i], skipping zero coefficients (the transforms' entries
+    are 0, +-1 or 0.5)."""
+    out = None
+    for c, t in zip(coefficients, terms, strict=True):
+        if c == 0:
+            continue
+        t = t if c == 1 else -t if c == -1 else c * t
+        out = t if out is None else out + t
+    return out
+
+
+class WinogradConv(nn.Module):
+    """``nn.Conv(features, (3, 3), padding="SAME")`` by Winograd's minimal filtering
+    F(2x2, 3x3): the input cut into 4x4 tiles with stride 2, both transformed by adds, the
+    product done as 16 matrix products ``[B*H*W/4, C_in] x [C_in, features]`` (16 taps per
+    2x2 output tile instead of 36), transformed back. The same function up to float rounding
+    (relative differences ~1e-6 in float32). On XLA:CPU it is 1.5-3x faster than the direct
+    convolution for 256 channels at 16x16 and 32x32, forward and backward
+    (``benchmarks/speed.py --resnet``); odd sides are padded by one zero row/column and
+    cropped. Parameters are those of ``nn.Conv``.
+    """
+
+    features: int
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        n, h, w, _ = x.shape
+        th, tw = -(-h // 2), -(-w // 2)                            # output tiles per side
+        xp = jnp.pad(x, ((0, 0), (1, 1 + h % 2), (1, 1 + w % 2), (0, 0)))
+        d = [[xp[:, u:u + 2 * th:2, v:v + 2 * tw:2] for v in range(4)] for u in range(4)]
+        rows = [[_combine(WINOGRAD_BT[a], [d[u][v] for u in range(4)]) for v in range(4)]
+                for a in range(4)]
+        u_kernel = jnp.einsum("ai,ijco,bj->abco", WINOGRAD_G, kernel, WINOGRAD_G)
+        m = [[jnp.dot(_combine(WINOGRAD_BT[b], rows[a]), u_kernel[a, b]) for b in range(4)]
+             for a in range(4)]
+        cols = [[_combine(WINOGRAD_AT[r], [m[a][b] for a in range(4)]) for b in range(4)]
+                for r in range(2)]
+        y = jnp.stack([jnp.stack([_combine(WINOGRAD_AT[q], cols[r]) for q in range(2)], 3)
+                       for r in range(2)], 2)                      # [B, th, 2, tw, 2, O]
+        y = y.reshape(n, 2 * th, 2 * tw, self.features)[:, :h, :w]
+        return y + bias
 
 
 class ConvPool(nn.Module):

@@ -39,7 +39,7 @@ import numpy as np
 
 from gan_jax.models.conditioning import conditioning_classes
 from gan_jax.models.dcgan import ConditionalBatchNorm
-from gan_jax.models.layers import ConvPool, UpsampleConv, sn_layer
+from gan_jax.models.layers import ConvPool, UpsampleConv, WinogradConv, sn_layer
 
 Init = nn.initializers.Initializer
 
@@ -103,6 +103,9 @@ class GBlock(nn.Module):
         def conv(h, features, k, init, name, up=False):
             if up:  # upsample, then conv: computed at h's resolution (layers.UpsampleConv)
                 layer = UpsampleConv(features, k, kernel_init=init, dtype=dt, name=name)
+            elif k == 3 and jnp.dtype(dt) == jnp.float32 and jax.default_backend() == "cpu":
+                # XLA:CPU's direct 3x3 convolution is slower (layers.WinogradConv).
+                layer = WinogradConv(features, kernel_init=init, dtype=dt, name=name)
             else:
                 layer = nn.Conv(features, (k, k), padding="SAME", kernel_init=init, dtype=dt,
                                 name=name)
