@@ -502,8 +502,12 @@ def _write_resnet(args, step, rows, ratios, load) -> None:
         f"Weighted by how often a step runs them, the layers add up to {j_sum:.0f} ms (JAX) "
         f"and {t_sum:.0f} ms (PyTorch) per step, {t_sum / j_sum:.2f}x. The largest JAX "
         f"share is '{top[0]}' ({100 * top[2] / j_sum:.0f}% of the JAX sum, PyTorch / JAX "
-        f"{top[4]:.2f}x there); a single 3x3 convolution 256->256 at 32x32, the step's "
-        f"dominant operation, runs at {conv[4]:.2f}x PyTorch's speed.",
+        f"{top[4]:.2f}x there). A single 3x3 convolution 256->256 at 32x32 as XLA:CPU "
+        f"computes it directly (`nn.Conv`) runs at {conv[4]:.2f}x PyTorch's speed; the "
+        "G blocks compute that convolution by Winograd's F(2x2, 3x3) "
+        "(`layers.WinogradConv`), their up-sampling convolution at the low resolution "
+        "(`layers.UpsampleConv`) and D its convolution + pooling as one stride-2 "
+        "convolution (`layers.ConvPool`), the same functions with fewer products.",
         f"<!-- resnet-speed-{key}:end -->",
     ]
     block = "\n".join(lines)
