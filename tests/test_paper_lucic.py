@@ -134,8 +134,8 @@ def test_inception_fid_of_the_best_seeds_is_added_and_resumed(tmp_path):
     best = lucic_losses.best_seeds(record["numbers"]["per_loss"], [0])
     assert set(table) == {"NS", "LSGAN"} and best == {"NS": 0, "LSGAN": 0}
     assert all(math.isfinite(t["fid"]) and t["fid"] > 0 for t in table.values())
-    assert "Inception FID of the best seed, 64 vs 64 train" in added["ours"]
-    assert added["numbers"]["inception"]["reference_key"].endswith("/tf_bilinear/n64")
+    assert "Inception FID of the best seed, 32 vs 32 train" in added["ours"]
+    assert added["numbers"]["inception"]["reference_key"].endswith("/tf_bilinear/n32")
     saved = glob.glob(os.path.join(workdir, "**", lucic_losses.INCEPTION_FILE), recursive=True)
     assert len(saved) == 2
     written = {path: os.stat(path).st_mtime_ns for path in saved}

@@ -88,7 +88,7 @@ QUICK = dict(losses=["NS", "LSGAN"], seeds=[0], num_steps=5, evaluations=1,
 FD_FILE = "fd_lenet.json"
 # Inception FID of each loss's best seed: the paper's protocol, and the quick test's.
 INCEPTION = dict(samples=10_000, real=10_000, split="test")
-INCEPTION_QUICK = dict(samples=64, real=64, split="train")
+INCEPTION_QUICK = dict(samples=32, real=32, split="train")
 INCEPTION_FILE = "fid_inception.npz"
 INCEPTION_CHUNK = 1000
 _Z_KEY = 0x1FD  # one fixed latent batch scores every generator (common random numbers)
