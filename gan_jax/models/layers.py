@@ -193,6 +193,28 @@ class PhaseConvTranspose(_ConvTransposeRewrite):
         return y.reshape(n, h * s, w_ * s, c)
 
 
+class _ConvRewrite(nn.Module):
+    """Parameters of ``nn.Conv(features, (k, k))``: kernel ``[k, k, C_in, features]`` and
+    bias. Each subclass computes its function another way in ``conv(x, kernel)`` (inputs
+    already in the compute dtype, bias added here), so checkpoints, parameter counts and
+    spectral norm (which wraps any module with a kernel) are those of ``nn.Conv``.
+    """
+
+    features: int
+    kernel_size: int = 3
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k = self.kernel_size
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        return self.conv(x, kernel) + bias
+
+
 @functools.cache
 def upsample_phase(k: int, a: int) -> tuple[np.ndarray, tuple[int, int]]:
     """How output phase ``a`` (0 or 1) of a SAME k x k convolution of a nearest-neighbour 2x
@@ -212,7 +234,7 @@ def upsample_phase(k: int, a: int) -> tuple[np.ndarray, tuple[int, int]]:
     return r, (-lo, hi)
 
 
-class UpsampleConv(nn.Module):
+class UpsampleConv(_ConvRewrite):
     """``nn.Conv(features, (k, k), padding="SAME")`` of the input up-sampled 2x by nearest
     neighbour, computed at the input's resolution.
 
@@ -226,18 +248,8 @@ class UpsampleConv(nn.Module):
     Inputs [B, H, W, C_in] -> outputs [B, 2H, 2W, features].
     """
 
-    features: int
-    kernel_size: int = 3
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
         k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        bias = self.param("bias", self.bias_init, (self.features,))
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         rows = []
         for a in (0, 1):
             ra, pad_a = upsample_phase(k, a)
@@ -250,7 +262,7 @@ class UpsampleConv(nn.Module):
             rows.append(jnp.stack(cols, axis=3))                   # [B, H, W, 2, C]
         y = jnp.stack(rows, axis=2)                                # [B, H, 2, W, 2, C]
         n, h, _, w_, _, c = y.shape
-        return y.reshape(n, 2 * h, 2 * w_, c) + bias
+        return y.reshape(n, 2 * h, 2 * w_, c)
 
 
 # Winograd's F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
@@ -273,7 +285,7 @@ def _combine(coefficients, terms):
     return out
 
 
-class WinogradConv(nn.Module):
+class WinogradConv(_ConvRewrite):
     """``nn.Conv(features, (3, 3), padding="SAME")`` by Winograd's minimal filtering
     F(2x2, 3x3): the input cut into 4x4 tiles with stride 2, both transformed by adds, the
     product done as 16 matrix products ``[B*H*W/4, C_in] x [C_in, features]`` (16 taps per
@@ -281,19 +293,13 @@ class WinogradConv(nn.Module):
     (relative differences ~1e-6 in float32). On XLA:CPU it is 1.5-3x faster than the direct
     convolution for 256 channels at 16x16 and 32x32, forward and backward
     (``benchmarks/speed.py --resnet``); odd sides are padded by one zero row/column and
-    cropped. Parameters are those of ``nn.Conv``.
+    cropped. Parameters are those of ``nn.Conv`` (``kernel_size`` must be 3).
     """
 
-    features: int
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", self.kernel_init, (3, 3, x.shape[-1], self.features))
-        bias = self.param("bias", self.bias_init, (self.features,))
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    def conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+        if self.kernel_size != 3:
+            raise ValueError(f"WinogradConv computes 3x3 convolutions, not {self.kernel_size}x"
+                             f"{self.kernel_size}; use nn.Conv")
         n, h, w, _ = x.shape
         th, tw = -(-h // 2), -(-w // 2)                            # output tiles per side
         xp = jnp.pad(x, ((0, 0), (1, 1 + h % 2), (1, 1 + w % 2), (0, 0)))
@@ -307,11 +313,10 @@ class WinogradConv(nn.Module):
                 for r in range(2)]
         y = jnp.stack([jnp.stack([_combine(WINOGRAD_AT[q], cols[r]) for q in range(2)], 3)
                        for r in range(2)], 2)                      # [B, th, 2, tw, 2, O]
-        y = y.reshape(n, 2 * th, 2 * tw, self.features)[:, :h, :w]
-        return y + bias
+        return y.reshape(n, 2 * th, 2 * tw, self.features)[:, :h, :w]
 
 
-class ConvPool(nn.Module):
+class ConvPool(_ConvRewrite):
     """``nn.Conv(features, (k, k), padding="SAME")`` followed by 2 x 2 average pooling of
     stride 2, as one stride-2 convolution.
 
@@ -324,25 +329,14 @@ class ConvPool(nn.Module):
     Inputs [B, H, W, C_in] (H, W even) -> outputs [B, H/2, W/2, features].
     """
 
-    features: int
-    kernel_size: int = 3
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
         k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
-        bias = self.param("bias", self.bias_init, (self.features,))
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         padded = jnp.pad(kernel, ((1, 1), (1, 1), (0, 0), (0, 0)))
         # Pooled tap d in 0..k reads kernel taps d - a for the pooling offsets a in {0, 1}.
         pooled = sum(padded[1 - a:k + 2 - a, 1 - b:k + 2 - b] for a in (0, 1) for b in (0, 1))
         p = (k - 1) // 2
-        y = lax.conv_general_dilated(x, 0.25 * pooled, (2, 2), [(p, k - 1 - p)] * 2,
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        return y + bias
+        return lax.conv_general_dilated(x, 0.25 * pooled, (2, 2), [(p, k - 1 - p)] * 2,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
 class PatchConv(nn.Module):
