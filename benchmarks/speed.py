@@ -296,10 +296,10 @@ def _rate_n(case, seconds: float) -> int:
 RESNET_CASE = ("ResNet SNGAN 32x32x3", "resnet", (32, 32, 3), 64)
 
 
-class _ResNetLayer:
+class _ResNetLayer(layer_bench._JaxLayer):
     """One jitted forward+backward of a ResNet block in train mode (batch norm's statistics
     from the batch, spectral norm's power iteration), gradients w.r.t. parameters and input;
-    the forward alone for a ``forward_only`` layer. Like ``layers._JaxLayer``, with the
+    the forward alone for a ``forward_only`` layer. ``layers._JaxLayer`` with the
     ``batch_stats`` collection (spectral norm's vectors) carried in."""
 
     def __init__(self, layer, batch: int):
@@ -321,13 +321,6 @@ class _ResNetLayer:
             self.fn = jax.jit(jax.grad(lambda p, x, ct: jnp.vdot(apply(p, x), ct),
                                        argnums=argnums))
         jax.block_until_ready(self.fn(self.params, self.x, self.ct))
-
-    def run(self, n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            out = self.fn(self.params, self.x, self.ct)
-        jax.block_until_ready(out)
-        return time.perf_counter() - start
 
 
 def resnet32_layers() -> list:

@@ -109,12 +109,15 @@ class _UpThenConv(nn.Module):
 
 
 class _Named(nn.Module):
+    """``layer(features, k)`` under the reference's submodule name, so parameters match."""
+
+    layer: type
     features: int
     k: int
 
     @nn.compact
     def __call__(self, x):
-        return UpsampleConv(self.features, self.k, name="conv")(x)
+        return self.layer(self.features, self.k, name="conv")(x)
 
 
 @pytest.mark.parametrize("k,c_in,c_out,shape", [
@@ -124,7 +127,7 @@ class _Named(nn.Module):
 ])
 def test_upsample_conv_same_outputs_and_gradients_as_upsample_then_conv(k, c_in, c_out, shape):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, *shape, c_in))
-    y = _assert_same_function(_UpThenConv(c_out, k), _Named(c_out, k), x)
+    y = _assert_same_function(_UpThenConv(c_out, k), _Named(UpsampleConv, c_out, k), x)
     assert y.shape == (2, 2 * shape[0], 2 * shape[1], c_out)
 
 
@@ -138,22 +141,13 @@ class _ConvThenPool(nn.Module):
         return nn.avg_pool(y, (2, 2), (2, 2))
 
 
-class _NamedPool(nn.Module):
-    features: int
-    k: int
-
-    @nn.compact
-    def __call__(self, x):
-        return ConvPool(self.features, self.k, name="conv")(x)
-
-
 @pytest.mark.parametrize("k,c_in,c_out,shape", [
     (3, 8, 16, (8, 8)),     # the residual discriminators' down-sampling blocks
     (3, 3, 5, (6, 10)), (1, 4, 6, (4, 4)), (5, 2, 3, (6, 8)),
 ])
 def test_conv_pool_same_outputs_and_gradients_as_conv_then_avg_pool(k, c_in, c_out, shape):
     x = jax.random.normal(jax.random.PRNGKey(0), (2, *shape, c_in))
-    y = _assert_same_function(_ConvThenPool(c_out, k), _NamedPool(c_out, k), x)
+    y = _assert_same_function(_ConvThenPool(c_out, k), _Named(ConvPool, c_out, k), x)
     assert y.shape == (2, shape[0] // 2, shape[1] // 2, c_out)
 
 
