@@ -115,7 +115,7 @@ def dcgan28_layers() -> list[Layer]:
               lambda: _Then(SubPixelConvTranspose(CHANNELS, 4, 2, kernel_init=_init), nn.tanh),
               lambda: tn.Sequential(tn.ConvTranspose2d(64, CHANNELS, 4, 2, 1), tn.Tanh())),
         Layer(f"D conv {SIDE}->{2 * s4}, {CHANNELS}->64 + lReLU", "D", (SIDE, SIDE, CHANNELS),
-              lambda: _Then(PatchConv(64, 4, 2, kernel_init=_init), _lrelu),
+              lambda: _Then(PatchConv(64, 4, stride=2, kernel_init=_init), _lrelu),
               lambda: tn.Sequential(tn.Conv2d(CHANNELS, 64, 4, 2, 1), tn.LeakyReLU(0.2))),
         Layer(f"D conv {2 * s4}->{s4}, 64->128", "D", (2 * s4, 2 * s4, 64),
               lambda: nn.Conv(128, (4, 4), (2, 2), "SAME", kernel_init=_init),

@@ -91,7 +91,7 @@ def test_depth_to_space_interleaves_phases():
 ])
 def test_patch_conv_same_outputs_and_gradients_as_conv(k, s, c_in, c_out, shape):
     plain = nn.Conv(c_out, (k, k), strides=(s, s), padding="SAME")
-    fast = PatchConv(c_out, k, s)
+    fast = PatchConv(c_out, k, stride=s)
     x = jax.random.normal(jax.random.PRNGKey(0), (3, *shape, c_in))
     _assert_same_function(plain, fast, x)
 

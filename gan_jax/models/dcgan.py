@@ -140,7 +140,7 @@ class DCGANDiscriminator(nn.Module):
             x = label_planes(x, y, self.num_classes)
         # Few input channels: patches times the kernel beats XLA:CPU's convolution. The
         # names keep the parameter tree of two nn.Conv layers (checkpoints load unchanged).
-        h = sn_layer(PatchConv(64, 4, 2, kernel_init=_init, dtype=dt, name="Conv_0"), x,
+        h = sn_layer(PatchConv(64, 4, stride=2, kernel_init=_init, dtype=dt, name="Conv_0"), x,
                      train, sn)
         h = nn.leaky_relu(h, 0.2)
         h = sn_layer(nn.Conv(128, (4, 4), strides=(2, 2), padding="SAME", kernel_init=_init,

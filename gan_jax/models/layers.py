@@ -339,7 +339,7 @@ class ConvPool(_ConvRewrite):
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-class PatchConv(nn.Module):
+class PatchConv(_ConvRewrite):
     """``nn.Conv(features, (k, k), strides=(s, s), padding="SAME")``, exactly.
 
     Computed as one matrix product of the input's k x k patches (im2col: k*k strided
@@ -353,20 +353,12 @@ class PatchConv(nn.Module):
     Inputs [B, H, W, C_in] -> outputs [B, ceil(H/s), ceil(W/s), features].
     """
 
-    features: int
     kernel_size: int = 4
-    stride: int = 2
-    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
-    bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-    dtype: Any = jnp.float32            # computation dtype; parameters stay float32
+    stride: int = 2                     # a keyword: it follows the base's fields
 
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def conv(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
         k, s = self.kernel_size, self.stride
         c_in = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (k, k, c_in, self.features))
-        bias = self.param("bias", self.bias_init, (self.features,))
-        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
         pads, outs = [(0, 0)], []
         for size in x.shape[1:3]:
             out = -(-size // s)
@@ -376,4 +368,4 @@ class PatchConv(nn.Module):
         xp = jnp.pad(x, pads + [(0, 0)])
         (oh, ow) = outs
         p = patches(xp, range(k), range(k), oh, ow, s)              # [B, oh, ow, k*k*C_in]
-        return jnp.dot(p, kernel.reshape(k * k * c_in, self.features)) + bias
+        return jnp.dot(p, kernel.reshape(k * k * c_in, self.features))
