@@ -25,6 +25,18 @@ which VEEGAN and PacGAN use with gf_dim = df_dim = 64), for images [B, H, W, C]:
 - Convolution and dense weights from N(0, 0.02^2) (the original draws the convolutions from a
   truncated normal of that std), biases 0; batch norm momentum 0.9, epsilon 1e-5.
 
+The DCGAN's layers compute exactly what ``nn.ConvTranspose`` / ``nn.Conv`` compute, with
+their parameters and names (checkpoints and counts unchanged), in the forms XLA:CPU runs
+fastest (``benchmarks/pacgan_dcgan.py`` times both forms):
+G's first transposed convolution (2x2 inputs, 512 -> 256 channels) as
+:class:`~gan_jax.models.layers.PhaseConvTranspose`, the other three as
+:class:`~gan_jax.models.layers.SubPixelConvTranspose` (an odd output side, 4 -> 7, is the
+even one with its first row and column dropped, which is what TensorFlow's padding for
+that side selects); D's convolutions of 128 and 256 input channels (7x7 and 4x4 inputs) as
+:class:`~gan_jax.models.layers.PatchConv`. The plain layers on such small images with many
+channels are 8-50x slower on XLA:CPU. ``plain_layers=True`` builds the network from
+flax's own layers (the reference the tests compare with).
+
 Both ignore labels (``conditioning`` is not offered: packing needs an unconditional D).
 Initialise with ``train=False``; with ``train=True`` batch norm reduces over ``axis_name``.
 """
@@ -37,6 +49,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from gan_jax.models.layers import PatchConv, PhaseConvTranspose, SubPixelConvTranspose
 
 _init = nn.initializers.normal(0.02)
 
@@ -118,6 +132,46 @@ def same_transpose_padding(n_in: int, n_out: int, kernel: int, stride: int):
     return (kernel - 1 - before, kernel - 1 - (total - before))
 
 
+def transpose_crop(n_in: int, n_out: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Rows dropped (before, after) from the "SAME" transposed convolution [n_in] ->
+    [stride * n_in] to get the one of explicit padding ``same_transpose_padding`` [n_in] ->
+    [n_out]: each unit less of padding removes one output row on that side."""
+    same = same_transpose_padding(n_in, stride * n_in, kernel, stride)
+    want = same_transpose_padding(n_in, n_out, kernel, stride)
+    crop = (same[0] - want[0], same[1] - want[1])
+    if min(crop) < 0 or stride * n_in - sum(crop) != n_out:
+        raise ValueError(f"a {kernel}x{kernel} stride-{stride} transposed convolution cannot "
+                         f"map side {n_in} to side {n_out}")
+    return crop
+
+
+def transposed_conv(h: jax.Array, features: int, out_size: tuple[int, int], first: bool,
+                    plain: bool, dtype, name: str) -> jax.Array:
+    """G's 5x5 stride-2 transposed convolution h -> [B, *out_size, features] (TensorFlow's
+    padding for that size), called inside a compact module: ``nn.ConvTranspose`` when
+    ``plain``, else the "SAME" rewrite (:class:`PhaseConvTranspose` for the ``first``
+    layer, :class:`SubPixelConvTranspose` after it) cropped by :func:`transpose_crop`."""
+    sides = h.shape[1:3]
+    if plain:
+        pad = [same_transpose_padding(sides[a], out_size[a], 5, 2) for a in (0, 1)]
+        return nn.ConvTranspose(features, (5, 5), strides=(2, 2), padding=pad,
+                                kernel_init=_init, dtype=dtype, name=name)(h)
+    (t0, b0), (t1, b1) = (transpose_crop(sides[a], out_size[a], 5, 2) for a in (0, 1))
+    layer = PhaseConvTranspose if first else SubPixelConvTranspose
+    h = layer(features, 5, 2, kernel_init=_init, dtype=dtype, name=name)(h)
+    return h[:, t0:h.shape[1] - b0, t1:h.shape[2] - b1]
+
+
+def strided_conv(h: jax.Array, features: int, plain: bool, dtype, name: str) -> jax.Array:
+    """D's 5x5 stride-2 "SAME" convolution, called inside a compact module: ``nn.Conv`` when
+    ``plain``, else :class:`PatchConv` (the same function)."""
+    if plain:
+        return nn.Conv(features, (5, 5), strides=(2, 2), padding="SAME", kernel_init=_init,
+                       dtype=dtype, name=name)(h)
+    return PatchConv(features, kernel_size=5, stride=2, kernel_init=_init, dtype=dtype,
+                     name=name)(h)
+
+
 class DCGANGenerator(nn.Module):
     """z [B, latent] -> images [B, H, W, C] in [-1, 1] (tanh)."""
 
@@ -125,6 +179,7 @@ class DCGANGenerator(nn.Module):
     width: int = 64                  # gf_dim: channels of the last hidden layer
     axis_name: str | None = None
     dtype: Any = jnp.float32
+    plain_layers: bool = False       # nn.ConvTranspose itself (the reference; slower)
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None, *,
@@ -143,9 +198,8 @@ class DCGANGenerator(nn.Module):
         h = nn.Dense(sizes[0][0] * sizes[0][1] * self.width * 8, kernel_init=_init, dtype=dt)(z)
         h = bn_relu(h.reshape(z.shape[0], *sizes[0], self.width * 8))
         for i, channels in enumerate((self.width * 4, self.width * 2, self.width, c_)):
-            pad = [same_transpose_padding(sizes[i][a], sizes[i + 1][a], 5, 2) for a in (0, 1)]
-            h = nn.ConvTranspose(channels, (5, 5), strides=(2, 2), padding=pad,
-                                 kernel_init=_init, dtype=dt)(h)
+            h = transposed_conv(h, channels, sizes[i + 1], i == 0, self.plain_layers, dt,
+                                f"ConvTranspose_{i}")
             h = bn_relu(h) if i < 3 else jnp.tanh(h)
         return h.astype(jnp.float32)
 
@@ -156,6 +210,7 @@ class DCGANDiscriminator(nn.Module):
     width: int = 64                  # df_dim: channels of the first layer
     axis_name: str | None = None
     dtype: Any = jnp.float32
+    plain_layers: bool = False       # nn.Conv itself (the reference; slower)
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None, *,
@@ -163,8 +218,8 @@ class DCGANDiscriminator(nn.Module):
         del y
         h = x
         for i, mult in enumerate((1, 2, 4, 8)):
-            h = nn.Conv(self.width * mult, (5, 5), strides=(2, 2), padding="SAME",
-                        kernel_init=_init, dtype=self.dtype)(h)
+            h = strided_conv(h, self.width * mult, self.plain_layers or i < 2, self.dtype,
+                             f"Conv_{i}")
             if i > 0:
                 h = _batch_norm(train, self.axis_name, 0.9, 1e-5)(h)
             h = nn.leaky_relu(h, 0.2)
@@ -173,12 +228,14 @@ class DCGANDiscriminator(nn.Module):
 
 
 def build_dcgan(spec, axis_name, *, latent_dim: int = 100, g_width: int = 64,
-                d_width: int = 64):
+                d_width: int = 64, plain_layers: bool = False):
     """The Stacked MNIST DCGAN of VEEGAN / PacGAN for images ``spec.shape`` = (H, W, C)
-    (``pacgan_dcgan``)."""
+    (``pacgan_dcgan``); ``plain_layers`` builds it from flax's own convolutions (the same
+    function and parameters, slower on XLA:CPU)."""
     del latent_dim
     if len(spec.shape) != 3:
         raise ValueError(f"config.model.name='pacgan_dcgan' needs images [H, W, C], got data "
                          f"shape {tuple(spec.shape)}; use 'pacgan_mlp' for toy vectors")
-    return (DCGANGenerator(shape=tuple(spec.shape), width=g_width, axis_name=axis_name),
-            DCGANDiscriminator(width=d_width, axis_name=axis_name))
+    return (DCGANGenerator(shape=tuple(spec.shape), width=g_width, axis_name=axis_name,
+                           plain_layers=plain_layers),
+            DCGANDiscriminator(width=d_width, axis_name=axis_name, plain_layers=plain_layers))
