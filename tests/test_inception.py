@@ -335,3 +335,23 @@ def test_gan_jax_eval_reports_fid_with_its_reference_key(image_config, tmp_path,
                           "--protocol", "fid10k_test", "--num_samples", "100"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "fixes the sample counts" in bad.stderr
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_convolution_lowerings_compute_the_same_unit(padding):
+    # Every way ConvBN can compute a 3x3 stride-1 unit (XLA's convolution, one product of
+    # patches, one product per tap, Winograd's F(2x2, 3x3); batched or image by image)
+    # against XLA's convolution: 1e-5 of the largest output (float32 sums in another order).
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 11, 11, 5))
+    base = inception.ConvBN(7, (3, 3), 1, (padding, padding), lowering="conv")
+    variables = base.init(jax.random.PRNGKey(1), x)
+    variables = jax.tree.map(lambda v: v + 0.3, variables)     # non-trivial batch norm
+    ref = base.apply(variables, x)
+    assert ref.shape == (2, 11 - 2 * (1 - padding), 11 - 2 * (1 - padding), 7)
+    for lowering in ("auto", "patches", "taps", "winograd"):
+        for per_image in (False, True):
+            unit = inception.ConvBN(7, (3, 3), 1, (padding, padding), per_image=per_image,
+                                    lowering=lowering)
+            assert _relative_error(unit.apply(variables, x), ref) < 1e-5, (lowering, per_image)
+    with pytest.raises(ValueError, match="3x3 stride-1"):
+        inception.ConvBN(7, (3, 3), 2, lowering="winograd").apply(variables, x)

@@ -37,13 +37,15 @@ scales both to [-1, 1]).
 
 Schedules: the code trains the toys for 400 epochs of 1,000 steps (400,000 steps, 10 trials
 per cell) and Stacked MNIST for 50 epochs of 2,000 steps (100,000 D steps, 10 trials). On 2
-shared CPU cores that is weeks (the record states the measured CPU cost per step: about
-17 CPU-seconds per step of the full-width DCGAN, so 465 CPU-hours for the code's 100,000
-steps, and 6-8 CPU-hours per 400,000-step toy trial). The committed record therefore runs
-the toy protocol for ``TOY_STEPS`` steps over ``TOY_SEEDS`` (the numbers are those of the
-first minutes of training, not of converged runs), checks the Stacked MNIST counting on
-26,000 real examples (the protocol's ceiling), and lists the Stacked MNIST DCGAN runs
-(``STACKED_STEPS`` steps, ``STACKED_SEEDS``) it has not trained under ``missing_cells``.
+shared CPU cores that is weeks: the full-width DCGAN step takes about 0.9 s (GAN) to 2 s
+(PacGAN4) of wall time with gan_jax's layer forms (``benchmarks/pacgan_dcgan.py``; flax's
+own layers take 16-35 s), so the code's 100,000 steps are 25-55 hours per run, and a
+400,000-step toy trial several CPU-hours (the record states the measured cost of each).
+The committed record therefore runs the toy protocol for ``TOY_STEPS`` steps over
+``TOY_SEEDS`` and Stacked MNIST for ``STACKED_STEPS`` steps over ``STACKED_SEEDS``: the
+numbers are those of the start of training, not of converged runs, and the record lists
+any run it has not finished under ``missing_cells``. It also checks the Stacked MNIST
+counting on 26,000 real examples (the protocol's ceiling).
 Every cell is cached under ``WORKDIR`` (toy cells as JSON with seed 0's samples; Stacked
 MNIST runs as gan_jax workdirs with checkpoints every 100 steps), so an interrupted run
 resumes where it stopped:
@@ -75,8 +77,8 @@ TOY_DATASETS = {
     "ring8": {"data.name": "ring8", "data.radius": 1.0, "data.std": 0.01},
     "grid25": {"data.name": "grid25", "data.std": 0.05},
 }
-TOY_STEPS, TOY_SEEDS = 300, (0, 1)
-STACKED_STEPS, STACKED_SEEDS = 300, (0,)
+TOY_STEPS, TOY_SEEDS = 5_000, (0, 1, 2)
+STACKED_STEPS, STACKED_SEEDS = 1_000, (0,)
 STACKED_EVAL_SAMPLES = 26_000
 # The test's version: ring-8 with GAN and PacGAN2, Stacked MNIST with narrow networks.
 QUICK = {"toy_steps": 30, "toy_seeds": (0, 1), "toy_datasets": ("ring8",), "packs": (2,),

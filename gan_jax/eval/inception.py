@@ -54,6 +54,7 @@ import numpy as np
 from jax import lax
 
 from gan_jax.eval.real_data import data_root
+from gan_jax.models.layers import winograd_conv3x3
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
@@ -210,9 +211,13 @@ class ConvBN(nn.Module):
     per_image: bool = False
     # How the convolution is computed: "conv" (XLA's convolution), "patches" (the kh*kw
     # shifted views concatenated along channels, one matrix product: fastest for the
-    # 3-channel input) or "taps" (one matrix product per kernel tap, summed). The same
-    # mathematics; only the order of the float32 sums differs.
-    lowering: str = "conv"
+    # 3-channel input), "taps" (one matrix product per kernel tap, summed) or "winograd"
+    # (3x3 stride 1 only: Winograd's F(2x2, 3x3), gan_jax.models.layers.winograd_conv3x3,
+    # 16 products per 2x2 outputs instead of 36). The same mathematics; only the order of
+    # the float32 sums differs (relative differences ~1e-6). "auto": "winograd" for 3x3
+    # stride-1 convolutions (1.2-2x faster than XLA's on a 2-core AVX-512 CPU, from the
+    # stem's 32 channels up to the last block's 448), "conv" otherwise.
+    lowering: str = "auto"
 
     @nn.compact
     def __call__(self, x):
@@ -230,13 +235,23 @@ class ConvBN(nn.Module):
             if (kh, kw, self.strides) == (1, 1, 1):
                 # A 1x1 convolution is a matrix product; XLA's dot is the faster kernel.
                 return jnp.einsum("nhwc,co->nhwo", v, kernel[0, 0], precision=_HIGHEST)
-            if self.lowering == "conv":
+            lowering = self.lowering
+            if lowering == "auto":
+                winograd = (kh, kw, self.strides) == (3, 3, 1) and ph == pw and ph in (0, 1)
+                lowering = "winograd" if winograd else "conv"
+            if lowering == "winograd":
+                if (kh, kw, self.strides) != (3, 3, 1) or (ph, pw) not in ((0, 0), (1, 1)):
+                    raise ValueError("lowering='winograd' needs a 3x3 stride-1 convolution "
+                                     "with padding 0 or 1")
+                y = winograd_conv3x3(v, kernel)              # padding 1 ("SAME")
+                return y if ph == 1 else y[:, 1:-1, 1:-1]
+            if lowering == "conv":
                 return lax.conv_general_dilated(v, kernel, (self.strides, self.strides),
                                                 ((ph, ph), (pw, pw)),
                                                 dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                                 precision=_HIGHEST)
             views = _shifted_views(v, kh, kw, self.strides, ph, pw)
-            if self.lowering == "patches":
+            if lowering == "patches":
                 return jnp.einsum("nhwk,ko->nhwo", jnp.concatenate(views, axis=-1),
                                   kernel.reshape(-1, c), precision=_HIGHEST)
             taps = kernel.reshape(kh * kw, -1, c)
@@ -383,8 +398,8 @@ def layers() -> list[tuple[str, object]]:
     submodules; called outside, each can be applied alone (the benchmark times them)."""
     return [
         ("conv", ConvBN(32, (3, 3), 2, per_image=True, lowering="patches", name="conv")),
-        ("conv_1", ConvBN(32, (3, 3), per_image=True, lowering="taps", name="conv_1")),
-        ("conv_2", ConvBN(64, (3, 3), 1, (1, 1), name="conv_2")),
+        ("conv_1", ConvBN(32, (3, 3), per_image=True, name="conv_1")),
+        ("conv_2", ConvBN(64, (3, 3), 1, (1, 1), per_image=True, name="conv_2")),
         ("pool", functools.partial(_max_pool, stride=2)),
         ("conv_3", ConvBN(80, name="conv_3")),
         ("conv_4", ConvBN(192, (3, 3), per_image=True, name="conv_4")),

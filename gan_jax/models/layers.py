@@ -300,20 +300,26 @@ class WinogradConv(_ConvRewrite):
         if self.kernel_size != 3:
             raise ValueError(f"WinogradConv computes 3x3 convolutions, not {self.kernel_size}x"
                              f"{self.kernel_size}; use nn.Conv")
-        n, h, w, _ = x.shape
-        th, tw = -(-h // 2), -(-w // 2)                            # output tiles per side
-        xp = jnp.pad(x, ((0, 0), (1, 1 + h % 2), (1, 1 + w % 2), (0, 0)))
-        d = [[xp[:, u:u + 2 * th:2, v:v + 2 * tw:2] for v in range(4)] for u in range(4)]
-        rows = [[_combine(WINOGRAD_BT[a], [d[u][v] for u in range(4)]) for v in range(4)]
-                for a in range(4)]
-        u_kernel = jnp.einsum("ai,ijco,bj->abco", WINOGRAD_G, kernel, WINOGRAD_G)
-        m = [[jnp.dot(_combine(WINOGRAD_BT[b], rows[a]), u_kernel[a, b]) for b in range(4)]
-             for a in range(4)]
-        cols = [[_combine(WINOGRAD_AT[r], [m[a][b] for a in range(4)]) for b in range(4)]
-                for r in range(2)]
-        y = jnp.stack([jnp.stack([_combine(WINOGRAD_AT[q], cols[r]) for q in range(2)], 3)
-                       for r in range(2)], 2)                      # [B, th, 2, tw, 2, O]
-        return y.reshape(n, 2 * th, 2 * tw, self.features)[:, :h, :w]
+        return winograd_conv3x3(x, kernel)
+
+
+def winograd_conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The stride-1 "SAME" convolution of x [B, H, W, C_in] with kernel [3, 3, C_in, C_out]
+    by Winograd's F(2x2, 3x3) (see :class:`WinogradConv`); [B, H, W, C_out]."""
+    n, h, w, _ = x.shape
+    th, tw = -(-h // 2), -(-w // 2)                                # output tiles per side
+    xp = jnp.pad(x, ((0, 0), (1, 1 + h % 2), (1, 1 + w % 2), (0, 0)))
+    d = [[xp[:, u:u + 2 * th:2, v:v + 2 * tw:2] for v in range(4)] for u in range(4)]
+    rows = [[_combine(WINOGRAD_BT[a], [d[u][v] for u in range(4)]) for v in range(4)]
+            for a in range(4)]
+    u_kernel = jnp.einsum("ai,ijco,bj->abco", WINOGRAD_G, kernel, WINOGRAD_G)
+    m = [[jnp.dot(_combine(WINOGRAD_BT[b], rows[a]), u_kernel[a, b]) for b in range(4)]
+         for a in range(4)]
+    cols = [[_combine(WINOGRAD_AT[r], [m[a][b] for a in range(4)]) for b in range(4)]
+            for r in range(2)]
+    y = jnp.stack([jnp.stack([_combine(WINOGRAD_AT[q], cols[r]) for q in range(2)], 3)
+                   for r in range(2)], 2)                          # [B, th, 2, tw, 2, O]
+    return y.reshape(n, 2 * th, 2 * tw, kernel.shape[-1])[:, :h, :w]
 
 
 class ConvPool(_ConvRewrite):
