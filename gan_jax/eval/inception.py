@@ -214,9 +214,10 @@ class ConvBN(nn.Module):
     # 3-channel input), "taps" (one matrix product per kernel tap, summed) or "winograd"
     # (3x3 stride 1 only: Winograd's F(2x2, 3x3), gan_jax.models.layers.winograd_conv3x3,
     # 16 products per 2x2 outputs instead of 36). The same mathematics; only the order of
-    # the float32 sums differs (relative differences ~1e-6). "auto": "winograd" for 3x3
-    # stride-1 convolutions (1.2-2x faster than XLA's on a 2-core AVX-512 CPU, from the
-    # stem's 32 channels up to the last block's 448), "conv" otherwise.
+    # the float32 sums differs (relative differences ~1e-6). "auto": on the CPU backend
+    # "winograd" for 3x3 stride-1 convolutions (1.2-2x faster than XLA's on a 2-core AVX-512
+    # CPU, from the stem's 32 channels up to the last block's 448), otherwise "conv" (GPU and
+    # TPU libraries choose their own convolution algorithms).
     lowering: str = "auto"
 
     @nn.compact
@@ -237,7 +238,8 @@ class ConvBN(nn.Module):
                 return jnp.einsum("nhwc,co->nhwo", v, kernel[0, 0], precision=_HIGHEST)
             lowering = self.lowering
             if lowering == "auto":
-                winograd = (kh, kw, self.strides) == (3, 3, 1) and ph == pw and ph in (0, 1)
+                winograd = ((kh, kw, self.strides) == (3, 3, 1) and ph == pw and ph in (0, 1)
+                            and jax.default_backend() == "cpu")
                 lowering = "winograd" if winograd else "conv"
             if lowering == "winograd":
                 if (kh, kw, self.strides) != (3, 3, 1) or (ph, pw) not in ((0, 0), (1, 1)):
