@@ -67,7 +67,8 @@ QUICK_METHODS = ("nonsaturating",)
 MODEL = {"model.hidden": 128, "model.depth": 2}  # Metz et al. 2017's toy networks
 METRICS = ("modes_captured", "high_quality", "reverse_kl")
 
-# VEEGAN (Srivastava et al. 2017) Table 1, on their radius-2 ring and the same grid.
+# VEEGAN (Srivastava et al. 2017) Table 1, on their radius-2 ring and the same grid (as on
+# the paper's project page, github.com/akashgit/VEEGAN, tab.png).
 PAPER = {
     "ring8": {"GAN": {"modes_captured": 1.0, "high_quality": 0.993},
               "Unrolled GAN": {"modes_captured": 7.6, "high_quality": 0.356}},

@@ -159,7 +159,8 @@ NUM_SAMPLES = 2500
 QUICK = {"num_steps": 40, "batch": 64, "latent_dim": 16, "hidden": 32, "unroll_steps": 1}
 QUICK_CELLS = [("veegan2017", "ring8", None), ("metz2017", "ring8", None)]
 
-# VEEGAN Table 1 (five runs, 2,500 samples): modes captured and the high-quality share.
+# VEEGAN Table 1 (five runs, 2,500 samples): modes captured and the high-quality share, as
+# printed in the paper and on its project page (github.com/akashgit/VEEGAN, tab.png).
 PAPER = {
     "ring8": {"GAN": {"modes_captured": 1.0, "high_quality": 0.993},
               "Unrolled GAN": {"modes_captured": 7.6, "high_quality": 0.356},
