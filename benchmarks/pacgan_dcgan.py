@@ -158,15 +158,7 @@ def write_section(result: dict, args, load) -> None:
               f"**{r:.2f}x** | {', '.join(f'{x:.2f}' for x in rs)} |"
               for pack, p, f, r, rs in result["steps"]]
     lines.append(end)
-    block = "\n".join(lines)
-    text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
-    if start in text:
-        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(f"wrote {os.path.abspath(args.out)} (section pacgan-dcgan-{key})")
+    speed.write_section(args.out, f"pacgan-dcgan-{key}", lines)
 
 
 def main() -> None:

@@ -503,16 +503,22 @@ def _write_resnet(args, step, rows, ratios, load) -> None:
         "convolution (`layers.ConvPool`), the same functions with fewer products.",
         f"<!-- resnet-speed-{key}:end -->",
     ]
+    write_section(args.out, f"resnet-speed-{key}", lines)
+
+
+def write_section(path: str, name: str, lines: list[str]) -> None:
+    """Replaces the section ``name`` of ``path`` (the lines from ``<!-- name:start -->`` to
+    ``<!-- name:end -->``, both markers included in ``lines``), or appends it."""
     block = "\n".join(lines)
-    text = open(args.out).read() if os.path.exists(args.out) else "# Benchmarks\n"
-    start, end = f"<!-- resnet-speed-{key}:start -->", f"<!-- resnet-speed-{key}:end -->"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start in text:
         text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(args.out, "w") as f:
+    with open(path, "w") as f:
         f.write(text)
-    print(f"wrote {os.path.abspath(args.out)} (section resnet-speed-{key})")
+    print(f"wrote {os.path.abspath(path)} (section {name})")
 
 
 def main() -> None:
