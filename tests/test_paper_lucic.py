@@ -136,6 +136,9 @@ def test_inception_fid_of_the_best_seeds_is_added_and_resumed(tmp_path):
     assert all(math.isfinite(t["fid"]) and t["fid"] > 0 for t in table.values())
     assert "Inception FID of the best seed, 32 vs 32 train" in added["ours"]
     assert added["numbers"]["inception"]["reference_key"].endswith("/tf_bilinear/n32")
+    # The scored runs are the recorded ones here: their final FD-LeNet is the record's.
+    for t in table.values():
+        assert t["fd_lenet_final"] == t["fd_lenet_final_in_record"]
     saved = glob.glob(os.path.join(workdir, "**", lucic_losses.INCEPTION_FILE), recursive=True)
     assert len(saved) == 2
     written = {path: os.stat(path).st_mtime_ns for path in saved}

@@ -40,7 +40,13 @@ test images (``image_eval.PROTOCOLS["fid10k_test"]``), with the FID Inception-v3
 channels replicated). These absolute numbers stand beside the paper's, with the caveats of
 the short schedule and the single setting. The generated features are saved per run in
 ``fid_inception.npz`` every 1,000 images, so an interrupted scoring resumes; ``--inception_only``
-trains a best seed's run first if its workdir does not hold it.
+trains a best seed's run first if its workdir does not hold it. The record keeps, beside each
+Inception FID, the final FD-LeNet of the run it scored and the record's for that seed: the
+committed Inception FIDs are of runs trained again on a later machine (the recorded workdirs
+were gone), whose final FD-LeNet differs from the record's (scored against recorded: WGAN
+32.4 / 26.3, NS 37.6 / 34.2, MM 38.8 / 37.6, LSGAN 301 / 327, DRAGAN 581 / 380, WGAN-GP
+1,137 / 759): training is not bit-identical across XLA builds and CPUs, and the unstable
+losses drift furthest. Scoring took about 15 min per loss (10,000 images at 11-12 images/s).
 
 Runs train through ``gan_jax.sweep``, every loss of one seed (cheapest first) before the
 next seed, one workdir per loss and seed under ``--workdir`` (default
@@ -410,6 +416,12 @@ def add_inception(record: dict[str, Any], quick: bool, data_dir: str | None,
     data_config = run_config(next(iter(runs.values()))["overrides"]).data
     evaluator = ImageEvaluator(data_config, protocol["real"], split=protocol["split"],
                                features="inception", inception_dir=inception_dir, log=log)
+    # The scored run's own final FD-LeNet, beside the record's for that seed: equal when the
+    # scored workdir is the recorded run, different when it was trained again (training is
+    # not bit-identical across XLA builds and CPUs).
+    scorer = Scorer(ImageEvaluator(data_config, settings["fd_samples"],
+                                   split=settings["split"]), settings["fd_samples"])
+    seeds = numbers["settings"]["seeds"]
     table, missing = {}, []
     for name, seed in best.items():
         run = runs[(name, seed)]
@@ -419,13 +431,21 @@ def add_inception(record: dict[str, Any], quick: bool, data_dir: str | None,
         if not _finished(run):
             missing.append(f"{name} seed {seed}")
             continue
-        table[name] = inception_scores(run, evaluator, protocol["samples"], log)
+        table[name] = {**inception_scores(run, evaluator, protocol["samples"], log),
+                       "fd_lenet_final": scorer.score_run(run)["final"],
+                       "fd_lenet_final_in_record":
+                           numbers["per_loss"][name]["fd_final"][seeds.index(seed)]}
     paper = {name: fid for name, _, fid in LOSSES}
     names = list(table)
     out = {"protocol": (f"{protocol['samples']:,} generated images of the final generator of "
                         f"each loss's best seed (lowest final FD-LeNet) against "
                         f"{protocol['real']:,} images of {data_config.name}:{protocol['split']}"),
            "reference_key": evaluator.reference_key, "per_loss": table,
+           "scored_runs": ("the workdirs under " + (os.path.relpath(workdir, ROOT)
+                                                    if os.path.abspath(workdir).startswith(ROOT)
+                                                    else workdir)
+                           + "; fd_lenet_final is the scored run's, fd_lenet_final_in_record "
+                             "the record's run of that loss and seed"),
            "losses_missing": missing,
            "ranking": sorted(names, key=lambda n: table[n]["fid"])}
     if len(names) >= 2:
