@@ -185,3 +185,18 @@ def test_uniform_grid_baseline_matches_its_expectation():
     b = unrolled.uniform_grid_baseline()
     assert abs(b["sampled"]["modes_captured"] - b["expected"]["modes_captured"]) <= 3
     assert abs(b["sampled"]["high_quality"] - b["expected"]["high_quality"]) < 0.006
+
+
+def test_an_ablation_is_read_beside_the_main_cell_at_its_own_step():
+    def summary(m, hq):
+        return {"modes_captured": {"mean": m, "sem": 0.0}, "high_quality": {"mean": hq, "sem": 0.0},
+                "reverse_kl": {"mean": 0.1, "sem": 0.0}}
+
+    base = {**summary(23.0, 0.2), "steps_done": 4_000,
+            "curve": [{"step": s, **summary(m, hq)}
+                      for s, m, hq in ((2_000, 17.0, 0.05), (4_000, 23.0, 0.2))]}
+    k0 = {**summary(10.0, 0.02), "steps_done": 2_000, "curve": []}
+    notes = unrolled.notes({"veegan2017-grid25": base, "veegan2017-grid25-k0": k0})
+    assert notes["ablations_on_grid25"]["k0"] == (
+        "K = 0 (plain GAN): 10.0 modes, 2.0% HQ (veegan2017 at 2,000: 17.0 modes, 5.0% HQ)")
+    assert notes["modes_along_the_run"]["veegan2017-grid25"] == {"2000": 17.0, "4000": 23.0}
