@@ -36,8 +36,9 @@ learning rates, gan_jax's networks. The mode statistics are those of gan_jax.eva
 (high quality within 3 std of the nearest mode; a mode is captured when a high-quality
 sample is nearest to it), also taken along each run.
 
-What the committed record shows (3 seeds; the three main cells on the protocols' whole
-25,000 iterations, the grid ablations at 2,000, each read beside the main grid cell at 2,000):
+What the committed record shows (3 seeds; the main cells and D's learning rate on the grid on
+the protocols' whole 25,000 iterations, the other grid ablations at 2,000, each read beside
+the main grid cell at its own step):
 
 * The gradient is right: gan_jax's unrolled G gradient and this trainer's match closed forms
   with and without the second term (tests/test_paper_unrolled.py), so the gap is protocol.
@@ -46,24 +47,31 @@ What the committed record shows (3 seeds; the three main cells on the protocols'
   for G, K = 10) is a diffuse cloud for thousands of iterations, holds all 8 modes from 7,500
   on, reaches 83% high quality at 25,000: the spread-out generator of Metz et al.'s Fig. 1.
   The ring is reproduced; its high-quality share exceeds VEEGAN's.
-* Grid: the gap is not closed. veegan2017 ends at 19.7 modes with 2.7% high quality (VEEGAN:
-  23.6 at 16%); after 2,000 iterations the count moves between 18 and 23, and the high-quality
-  share stays between 1.3% and 2.7% over the whole run. A cloud over the square scores the
-  same (20.7 modes, 1.8%, ``uniform_grid_baseline``): seed 0's samples at 25,000 gather on
-  horizontal bands through the grid's rows but spread along them, so the generator has learnt
-  the grid's extent and some of its rows, not its modes. VEEGAN's 16% is a generator that has
-  concentrated, which the notebook's settings do not reach here in their own schedule.
-* What separates veegan2017 from gan_jax's 9.7 modes (ablations at 2,000, where veegan2017
-  has 19.0 modes, 1.7%): K = 0 drops it to 10.7 (unrolling is what spreads G), while removing
-  the second-order term (20.7), D's learning rate 1e-3 (19.0), gan_jax's networks (18.3,
-  4.3%) or its objective and update order (18.7) each change little; all of gan_jax's
-  settings together give 13.0 with 6.2% high quality, gan_jax's own regime (9.3 at 1,000
-  steps, 9.7 at 10,000): no single setting closes that gap, their combination does.
+* Grid, veegan2017 (the notebook's settings): 19.7 modes with 2.7% high quality at 25,000
+  (VEEGAN: 23.6 at 16%). After 2,000 iterations the count moves between 18 and 23 and the
+  high-quality share stays between 1.3% and 2.7%; a cloud over the square scores the same
+  (20.7 modes, 1.8%, ``uniform_grid_baseline``). Seed 0's samples gather on horizontal bands
+  through the grid's rows but spread along them: the generator has learnt the grid's extent
+  and some of its rows, not its modes.
+* Grid, what closes the gap: D's learning rate. The notebook trains D at 1e-4 against G's
+  1e-3; with D at 1e-3 (``gan_jax_lr``, also 25,000 iterations) the grid concentrates, 23.3
+  modes at 50% high quality at 5,000, then drops modes while sharpening, 16.0 at 70% at
+  25,000. metz2017 on the grid (both at 1e-4, K = 10, the 1-layer D) is closest to VEEGAN's
+  row: 21.7 modes with 12.6% high quality at 25,000, its share still rising (1.7% at 9,000,
+  6.0% at 21,000); seed 0's samples lie along the grid's outer and middle rows and columns,
+  densest at the modes. So VEEGAN's 23.6 at 16% sits between the two learning-rate regimes;
+  which settings VEEGAN ran beyond "five unrolling steps" is not published.
+* What separates veegan2017 from gan_jax's 9.7 modes (ablations at 2,000, where veegan2017 has
+  19.0 modes, 1.7%): K = 0 drops it to 10.7 (unrolling is what spreads G), while removing the
+  second-order term (20.7), gan_jax's networks (18.3, 4.3%) or its objective and update order
+  (18.7) each change little at that length; all of gan_jax's settings together give 13.0 with
+  6.2% high quality, gan_jax's own regime (9.3 at 1,000 steps, 9.7 at 10,000): no single
+  setting closes that gap, their combination does.
 
-Run time: 6,543 CPU seconds for all cells (``numbers.cpu``; the three main cells 2,387,
-2,312 and 1,112), trained in sessions at idle priority on 2 CPU cores shared with other work,
-so the wall times in the record (6.9 h summed) are mostly waiting; the record's run time is
-the sum of the cells' wall times. Resumable: each cell saves its state under
+Run time: 9,653 CPU seconds for all cells (``numbers.cpu``; the 25,000-iteration cells 1,100
+to 2,390 each), trained over two sessions at idle priority on 2 CPU cores shared with other
+work, so the wall times in the record (7.7 h summed) are mostly waiting; the record's run time
+is the sum of the cells' wall times. Resumable: each cell saves its state under
 ``<out>/unrolled_parts/`` after every evaluation and continues from it;
 ``--cells A,B`` trains cells (background workers), ``--saved_only`` writes the record.
 
